@@ -1,0 +1,19 @@
+//! `POST /v1/buckets/{bucket_identifier}/uploads`: creates a PENDING upload and returns it
+//! with a presigned PUT URL (201).
+
+use bucket_uploads::routes::CREATE_UPLOAD;
+use bucket_uploads::{ApiError, App, http, uploads};
+use lambda_http::{Body, Request, Response};
+
+async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
+    let scope = http::scope(&app, &request).await?;
+    let bucket = http::bucket_identifier(&request, CREATE_UPLOAD)?;
+    let body = http::json_body(&request)?;
+    let upload = uploads::create_upload(&app, &scope, &bucket, body.as_ref()).await?;
+    http::json_response(201, &upload)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::serve(CREATE_UPLOAD, handle).await
+}

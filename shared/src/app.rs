@@ -1,0 +1,48 @@
+//! The application's dependencies, built once per Lambda cold start.
+
+use crate::objects::ObjectStore;
+use crate::store::Store;
+
+/// Where the service keeps its state, read from the environment:
+/// `UPLOADS_TABLE`, `UPLOADS_S3_BUCKET`, and `UPLOADS_S3_FORCE_PATH_STYLE=true` for S3
+/// servers without virtual-hosted buckets (the local one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub table: String,
+    pub s3_bucket: String,
+    pub s3_force_path_style: bool,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).map_err(|_| format!("environment variable {name} is not set"));
+        Ok(Self {
+            table: var("UPLOADS_TABLE")?,
+            s3_bucket: var("UPLOADS_S3_BUCKET")?,
+            s3_force_path_style: std::env::var("UPLOADS_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1"),
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct App {
+    pub store: Store,
+    pub objects: ObjectStore,
+}
+
+impl App {
+    pub fn new(sdk: &aws_config::SdkConfig, settings: &Settings) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(settings.s3_force_path_style)
+            .build();
+        Self {
+            store: Store::from_sdk(sdk, &settings.table),
+            objects: ObjectStore::new(aws_sdk_s3::Client::from_conf(s3_config), &settings.s3_bucket),
+        }
+    }
+
+    pub async fn from_env() -> Result<Self, String> {
+        let settings = Settings::from_env()?;
+        Ok(Self::new(&crate::aws::sdk_config().await, &settings))
+    }
+}

@@ -1,0 +1,132 @@
+//! API keys and request authentication.
+//!
+//! A key reads `sk_<key id>_<secret>`. Only the SHA-256 of the whole key is stored, under
+//! the (non-secret) key id; a request's key is hashed and compared with it in constant
+//! time. The key itself is shown once, when it is created, and never logged.
+
+use crate::error::{ApiError, Loc};
+use crate::ids::IdKind;
+use crate::model::{ApiKeyRecord, Namespace};
+use crate::store::Store;
+use crate::time::Timestamp;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const KEY_PREFIX: &str = "sk_";
+const SECRET_LEN: usize = 40;
+
+/// A freshly created key: the plaintext to hand over once, and the record to store.
+pub struct NewApiKey {
+    pub plaintext: String,
+    pub record: ApiKeyRecord,
+}
+
+pub fn new_api_key(tenant_id: &str, label: Option<String>) -> NewApiKey {
+    let key_id = IdKind::ApiKey.generate();
+    let secret: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(SECRET_LEN)
+        .map(char::from)
+        .collect();
+    let plaintext = format!("{KEY_PREFIX}{key_id}_{secret}");
+    let record = ApiKeyRecord {
+        key_sha256: sha256_hex(&plaintext),
+        key_id,
+        tenant_id: tenant_id.to_owned(),
+        label,
+        created_at: Timestamp::now(),
+    };
+    NewApiKey { plaintext, record }
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The key id inside a well-formed key, or `None`.
+fn key_id_of(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(KEY_PREFIX)?;
+    let (key_id, secret) = rest.rsplit_once('_')?;
+    (IdKind::ApiKey.matches(key_id) && secret.len() == SECRET_LEN).then_some(key_id)
+}
+
+/// Who is calling and in which namespace.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub tenant_id: String,
+    pub key_id: String,
+    pub namespace: Namespace,
+}
+
+const UNAUTHORIZED: &str = "Invalid or missing API key. Send 'Authorization: Bearer sk_…'.";
+
+/// Authenticates the bearer key and resolves `X-Namespace` (an id or a name) within the
+/// key's tenant. A missing or unknown key is a 401; a namespace the key cannot see is a
+/// 404 whether or not it exists; a missing `X-Namespace` is a 422.
+pub async fn authenticate(
+    store: &Store,
+    authorization: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<Scope, ApiError> {
+    let key = authorization
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized(UNAUTHORIZED))?;
+    let key_id = key_id_of(key).ok_or(ApiError::Unauthorized(UNAUTHORIZED))?;
+    let record = store
+        .api_key(key_id)
+        .await?
+        .ok_or(ApiError::Unauthorized(UNAUTHORIZED))?;
+    let presented = sha256_hex(key);
+    if !bool::from(presented.as_bytes().ct_eq(record.key_sha256.as_bytes())) {
+        return Err(ApiError::Unauthorized(UNAUTHORIZED));
+    }
+
+    let wanted = namespace.map(str::trim).filter(|n| !n.is_empty()).ok_or_else(|| {
+        ApiError::invalid(
+            vec![Loc::from("header"), Loc::from("x-namespace")],
+            "missing",
+            "Field required",
+        )
+    })?;
+    let found = if wanted.starts_with(IdKind::Namespace.prefix()) {
+        store
+            .namespace(wanted)
+            .await?
+            .filter(|ns| ns.tenant_id == record.tenant_id)
+    } else {
+        store.namespace_by_name(&record.tenant_id, wanted).await?
+    };
+    let namespace = found.ok_or_else(|| ApiError::not_found("namespace", wanted))?;
+    Ok(Scope {
+        tenant_id: record.tenant_id,
+        key_id: record.key_id,
+        namespace,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_keys_parse_and_store_only_a_hash() {
+        let key = new_api_key("tnt_x", None);
+        assert!(key.plaintext.starts_with("sk_key_"));
+        assert_eq!(key_id_of(&key.plaintext), Some(key.record.key_id.as_str()));
+        assert_eq!(key.record.key_sha256, sha256_hex(&key.plaintext));
+        assert!(!key.record.key_sha256.contains(&key.plaintext[7..]));
+        assert_ne!(new_api_key("tnt_x", None).plaintext, key.plaintext);
+    }
+
+    #[test]
+    fn malformed_keys_have_no_id() {
+        let key = new_api_key("tnt_x", None).plaintext;
+        assert_eq!(key_id_of(&key[..key.len() - 1]), None);
+        assert_eq!(key_id_of(&key.replacen("sk_", "pk_", 1)), None);
+        assert_eq!(key_id_of("sk_"), None);
+        assert_eq!(key_id_of(""), None);
+    }
+}

@@ -1,0 +1,55 @@
+//! AWS client construction and the classification of SDK failures.
+
+use crate::error::ApiError;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Shared SDK configuration. The HTTP client is rustls with ring, passed in explicitly so
+/// the SDK crates can be built without their default (aws-lc) TLS stack. Endpoints follow
+/// the standard `AWS_ENDPOINT_URL_<SERVICE>` variables, which is how the local stack is wired.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await
+}
+
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalServerError",
+    "InternalError",
+];
+
+/// True when the failure is worth retrying: throttling, timeouts, transport or 5xx trouble.
+pub fn is_retryable<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| RETRYABLE_CODES.contains(&code)),
+        _ => false,
+    }
+}
+
+/// Logs an SDK failure with its full cause and turns it into a generic 503 or 500.
+pub fn sdk_failure<E, R>(context: &'static str, err: SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let retryable = is_retryable(&err);
+    tracing::error!(context, retryable, error = %DisplayErrorContext(&err), "AWS call failed");
+    if retryable {
+        ApiError::Unavailable
+    } else {
+        ApiError::Internal
+    }
+}

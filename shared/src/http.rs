@@ -1,0 +1,210 @@
+//! The Lambda/HTTP edge shared by every function: parameter extraction, JSON bodies,
+//! rendering, and the request loop with its span. Handlers stay a few lines long.
+
+use crate::app::App;
+use crate::auth::{Scope, authenticate};
+use crate::error::{ApiError, Loc};
+use crate::ids::IdKind;
+use crate::names::is_valid_name;
+use crate::routes::Route;
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+use tracing::Instrument;
+
+/// Runs a function's request loop: logging per `AWS_LAMBDA_LOG_FORMAT`, the app built once,
+/// one span per request, and every `ApiError` rendered through `ApiError::body`.
+pub async fn serve<F, Fut>(route: Route, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(App, Request) -> Fut + Sync,
+    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let app = App::from_env().await?;
+    let handler = &handler;
+    lambda_http::run(service_fn(move |request: Request| {
+        let app = app.clone();
+        let span = tracing::info_span!(
+            "request",
+            function = route.function,
+            method = %request.method(),
+            path = %request.uri().path(),
+            status = tracing::field::Empty,
+        );
+        async move {
+            let response = handler(app, request).await.unwrap_or_else(|err| error_response(&err));
+            let status = response.status().as_u16();
+            tracing::Span::current().record("status", status);
+            tracing::info!(status, "request finished");
+            Ok::<_, std::convert::Infallible>(response)
+        }
+        .instrument(span)
+    }))
+    .await
+}
+
+pub fn json_response(status: u16, body: &impl Serialize) -> Result<Response<Body>, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|err| {
+        tracing::error!(error = %err, "response does not serialize");
+        ApiError::Internal
+    })?;
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(bytes))
+        .map_err(|_| ApiError::Internal)
+}
+
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    let status = err.status();
+    if status >= 500 {
+        tracing::error!(status, "request failed");
+    } else {
+        tracing::info!(status, error = %err, "request rejected");
+    }
+    let body = serde_json::to_vec(&err.body()).unwrap_or_default();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert("content-type", http::HeaderValue::from_static("application/json"));
+    response
+}
+
+fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Authenticates the caller and resolves its namespace from the request headers.
+pub async fn scope(app: &App, request: &Request) -> Result<Scope, ApiError> {
+    authenticate(
+        &app.store,
+        header(request, "authorization"),
+        header(request, "x-namespace"),
+    )
+    .await
+}
+
+/// A path parameter: from API Gateway's `pathParameters` when present, otherwise matched
+/// from the raw path against the route's template.
+fn path_param(request: &Request, route: Route, name: &str) -> Option<String> {
+    if let Some(value) = request.path_parameters_ref().and_then(|p| p.first(name)) {
+        return Some(value.to_owned());
+    }
+    let path = request.uri().path();
+    let template: Vec<&str> = route.path.trim_matches('/').split('/').collect();
+    let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let offset = actual.len().checked_sub(template.len())?;
+    let wanted = format!("{{{name}}}");
+    template
+        .iter()
+        .position(|segment| *segment == wanted)
+        .map(|i| actual[offset + i].to_owned())
+}
+
+fn path_error(name: &str, msg: &str) -> ApiError {
+    ApiError::invalid(vec![Loc::from("path"), Loc::from(name)], "string_pattern_mismatch", msg)
+}
+
+/// `{bucket_identifier}`: a bucket id or a valid bucket name.
+pub fn bucket_identifier(request: &Request, route: Route) -> Result<String, ApiError> {
+    let value = path_param(request, route, "bucket_identifier").unwrap_or_default();
+    if IdKind::Bucket.matches(&value) || is_valid_name(&value) {
+        Ok(value)
+    } else {
+        Err(path_error(
+            "bucket_identifier",
+            "must be a bucket id (bkt_…) or a bucket name",
+        ))
+    }
+}
+
+/// `{upload_id}`: an upload id (`upl_` and 26 base-32 characters).
+pub fn upload_id(request: &Request, route: Route) -> Result<String, ApiError> {
+    let value = path_param(request, route, "upload_id").unwrap_or_default();
+    if IdKind::Upload.matches(&value) {
+        Ok(value)
+    } else {
+        Err(path_error("upload_id", "must be an upload id (upl_…)"))
+    }
+}
+
+/// A boolean query parameter, read the way pydantic reads one (`true/false/1/0/yes/no/on/off`).
+pub fn query_bool(request: &Request, name: &str, default: bool) -> Result<bool, ApiError> {
+    let params = request.query_string_parameters_ref();
+    let Some(raw) = params.and_then(|p| p.first(name)) else {
+        return Ok(default);
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+        _ => Err(ApiError::invalid(
+            vec![Loc::from("query"), Loc::from(name)],
+            "bool_parsing",
+            "Input should be a valid boolean, unable to interpret input",
+        )),
+    }
+}
+
+/// The JSON body, `None` when the body is empty. Invalid JSON is a 422 at `["body", <byte offset>]`.
+pub fn json_body(request: &Request) -> Result<Option<Value>, ApiError> {
+    let bytes = request.body().as_ref();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|err| {
+        let offset = byte_offset(bytes, err.line(), err.column());
+        ApiError::invalid(
+            vec![Loc::from("body"), Loc::from(offset)],
+            "json_invalid",
+            format!("JSON decode error: {err}"),
+        )
+    })
+}
+
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = bytes
+        .split(|b| *b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    line_start + column.saturating_sub(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::GET_UPLOAD;
+
+    fn request(path: &str, body: &str) -> Request {
+        let mut req = Request::new(Body::from(body.to_owned()));
+        *req.uri_mut() = path.parse().unwrap();
+        req
+    }
+
+    #[test]
+    fn path_params_fall_back_to_the_route_template() {
+        let req = request("/v1/buckets/media/uploads/upl_01hzx3q5n1v8w6t2k9r4m7p0ab", "");
+        assert_eq!(bucket_identifier(&req, GET_UPLOAD).unwrap(), "media");
+        assert_eq!(upload_id(&req, GET_UPLOAD).unwrap(), "upl_01hzx3q5n1v8w6t2k9r4m7p0ab");
+        let bad = request("/v1/buckets/bad%20name/uploads/123", "");
+        assert_eq!(bucket_identifier(&bad, GET_UPLOAD).unwrap_err().status(), 422);
+        assert_eq!(
+            upload_id(&bad, GET_UPLOAD).unwrap_err().body()["detail"][0]["loc"],
+            serde_json::json!(["path", "upload_id"])
+        );
+    }
+
+    #[test]
+    fn json_bodies() {
+        assert_eq!(json_body(&request("/", "  ")).unwrap(), None);
+        assert_eq!(
+            json_body(&request("/", "{\"a\":1}")).unwrap(),
+            Some(serde_json::json!({"a": 1}))
+        );
+        let err = json_body(&request("/", "{\n \"a\": }")).unwrap_err();
+        assert_eq!(err.body()["detail"][0]["type"], "json_invalid");
+        assert_eq!(err.body()["detail"][0]["loc"], serde_json::json!(["body", 8]));
+    }
+}

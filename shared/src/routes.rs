@@ -1,0 +1,23 @@
+//! Every HTTP route of the API, with the function that serves it. `template.yaml`'s HttpApi
+//! events and the `cargo lambda watch` router in `Cargo.toml` must list exactly these
+//! (a test compares them).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: &'static str,
+}
+
+pub const CREATE_UPLOAD: Route = Route {
+    method: "POST",
+    path: "/v1/buckets/{bucket_identifier}/uploads",
+    function: "create-upload",
+};
+pub const GET_UPLOAD: Route = Route {
+    method: "GET",
+    path: "/v1/buckets/{bucket_identifier}/uploads/{upload_id}",
+    function: "get-upload",
+};
+
+pub const ALL: &[Route] = &[CREATE_UPLOAD, GET_UPLOAD];

@@ -1,0 +1,131 @@
+//! The DynamoDB adapter: one table holds tenancy records and uploads.
+//!
+//! Items are the records' own JSON fields (nulls left out) plus the key attributes below.
+//! Every id carries its kind's prefix, so an id alone is a unique partition key.
+//!
+//! | item            | `pk`                         | `sk`        | GSI keys |
+//! |-----------------|------------------------------|-------------|----------|
+//! | tenant          | `tnt_…`                      | `tenant`    | — |
+//! | API key         | `key_…`                      | `api_key`   | — |
+//! | namespace       | `ns_…`                       | `namespace` | — |
+//! | namespace name  | `nsname#<tenant_id>#<name>`  | `claim`     | — |
+//! | bucket          | `bkt_…`                      | `bucket`    | — |
+//! | bucket name     | `bktname#<namespace_id>#<name>` | `claim`  | — |
+//! | upload          | `upl_…`                      | `upload`    | `gsi1pk = <bucket_id>`, `gsi1sk = <created_at>#<upload_id>`; `gsi2pk = <bucket_id>#<STATUS>`, `gsi2sk = <created_at>#<upload_id>` |
+//!
+//! Access patterns:
+//!
+//! | pattern                                          | how |
+//! |--------------------------------------------------|-----|
+//! | authenticate a key                               | GetItem `key_…` (then constant-time hash compare) |
+//! | namespace by id / by name within a tenant        | GetItem `ns_…` / GetItem `nsname#…` then `ns_…` |
+//! | bucket by id / by name within a namespace        | GetItem `bkt_…` / GetItem `bktname#…` then `bkt_…` |
+//! | upload by id                                     | GetItem `upl_…` (ownership checked against the bucket) |
+//! | a bucket's uploads by `created_at`               | Query GSI `by_created_at` on `gsi1pk = bucket_id` |
+//! | a bucket's uploads in one status by `created_at` | Query GSI `by_status` on `gsi2pk = bucket_id#STATUS` |
+//!
+//! Name claims are written in the same transaction as the record they name, with
+//! `attribute_not_exists(pk)`, so two concurrent creates cannot take one name.
+//! All point reads are strongly consistent: a record is readable right after it is written.
+
+pub mod schema;
+mod tenancy;
+mod uploads;
+
+use crate::aws::sdk_failure;
+use crate::error::ApiError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(aws_sdk_dynamodb::Client::new(sdk), table)
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table from `schema` unless it exists. Used by the local setup and tests;
+    /// in AWS the table comes from `template.yaml`.
+    pub async fn ensure_table(&self) -> Result<bool, ApiError> {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(false);
+        }
+        let request = schema::apply(self.client.create_table().table_name(&self.table)).map_err(|err| {
+            tracing::error!(error = %err, "invalid table schema");
+            ApiError::Internal
+        })?;
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(false),
+            Err(err) => Err(sdk_failure("create table", err)),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, ApiError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, AttributeValue::S(pk.to_owned()))
+            .key(schema::SORT_KEY, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("get item", err))?;
+        output.item.map(from_item).transpose()
+    }
+}
+
+/// Serializes `record` to an item, leaving out nulls, and adds the key attributes.
+pub(crate) fn to_item<T: Serialize>(record: &T, keys: &[(&str, String)]) -> Result<Item, ApiError> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(record).map_err(|err| {
+        tracing::error!(error = %err, "record does not serialize to an item");
+        ApiError::Internal
+    })?;
+    item.retain(|_, value| !value.is_null());
+    for (name, value) in keys {
+        item.insert((*name).to_owned(), AttributeValue::S(value.clone()));
+    }
+    Ok(item)
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|err| {
+        tracing::error!(error = %err, "stored item does not deserialize");
+        ApiError::Internal
+    })
+}
+
+fn key_pair(pk: String, sk: &str) -> [(&'static str, String); 2] {
+    [(schema::PARTITION_KEY, pk), (schema::SORT_KEY, sk.to_owned())]
+}

@@ -1,0 +1,372 @@
+//! The Create Upload request: parsing, validation and defaults.
+
+use crate::error::{ApiError, Loc};
+use crate::model::{BLOB_TYPES, JsonMap, blob_type_for};
+use crate::validate::FieldReader;
+use serde_json::Value;
+
+pub const DEFAULT_EXPIRATION_SECS: u64 = 3600;
+pub const MIN_EXPIRATION_SECS: u64 = 60;
+pub const MAX_EXPIRATION_SECS: u64 = 86_400;
+const MAX_FILENAME_BYTES: usize = 255;
+const MAX_CONTENT_TYPE_BYTES: usize = 255;
+/// Keeps an upload item far below DynamoDB's 400 KB item limit.
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// DynamoDB nests maps at most 32 deep; metadata gets half of that.
+const MAX_METADATA_DEPTH: usize = 16;
+
+/// A validated Create Upload request with every default applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUpload {
+    pub filename: String,
+    pub content_type: String,
+    pub file_size_bytes: u64,
+    pub presigned_url_expiration: u32,
+    pub metadata: JsonMap,
+    pub object_metadata: JsonMap,
+    pub blob_property: String,
+    pub blob_type: String,
+    pub create_object_on_confirm: bool,
+    pub skip_duplicates: bool,
+    /// Lowercase SHA-256 hex, when the client declared one.
+    pub file_hash: Option<String>,
+}
+
+impl NewUpload {
+    /// Validates `body` (located at `["body"]`) for a bucket accepting files up to
+    /// `max_file_size_bytes`, reporting every problem at once.
+    pub fn parse(body: Option<&Value>, max_file_size_bytes: u64) -> Result<Self, ApiError> {
+        let Some(body) = body else {
+            return Err(ApiError::invalid(vec!["body".into()], "missing", "Field required"));
+        };
+        let mut r = FieldReader::object(body, vec![Loc::from("body")])?;
+
+        let filename = r
+            .required_str("filename")
+            .and_then(|name| check(&mut r, "filename", filename_problem(name), name));
+        let content_type = r
+            .required_str("content_type")
+            .and_then(|ct| check(&mut r, "content_type", content_type_problem(ct), ct));
+        let file_size_bytes = r
+            .required_u64("file_size_bytes")
+            .and_then(|n| r.in_range("file_size_bytes", n, 1, max_file_size_bytes));
+        let expiration = match r.optional_u64("presigned_url_expiration") {
+            Some(secs) => r.in_range(
+                "presigned_url_expiration",
+                secs,
+                MIN_EXPIRATION_SECS,
+                MAX_EXPIRATION_SECS,
+            ),
+            None => Some(DEFAULT_EXPIRATION_SECS),
+        };
+        let metadata = json_map(&mut r, "metadata");
+        let object_metadata = json_map(&mut r, "object_metadata");
+        let blob_property = r
+            .optional_str("blob_property")
+            .and_then(|p| check(&mut r, "blob_property", text_problem(p, MAX_FILENAME_BYTES), p));
+        let blob_type = r.optional_str("blob_type").and_then(|t| {
+            let upper = t.to_ascii_uppercase();
+            let known = BLOB_TYPES.iter().find(|b| **b == upper).copied();
+            if known.is_none() {
+                r.error(
+                    "blob_type",
+                    "enum",
+                    format!("Input should be one of {}", BLOB_TYPES.join(", ")),
+                );
+            }
+            known
+        });
+        let create_object_on_confirm = r.optional_bool("create_object_on_confirm").unwrap_or(true);
+        let skip_duplicates = r.optional_bool("skip_duplicates").unwrap_or(true);
+        let file_hash = r.optional_str("file_hash").and_then(|h| {
+            let valid = h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+            if !valid {
+                r.error(
+                    "file_hash",
+                    "string_pattern_mismatch",
+                    "file_hash must be a SHA-256 digest: 64 hexadecimal characters",
+                );
+            }
+            valid.then(|| h.to_ascii_lowercase())
+        });
+        r.finish()?;
+
+        // `finish` succeeded, so every required field parsed; the `ok_or` arms cannot be taken.
+        let missing = || ApiError::Internal;
+        let filename = filename.ok_or_else(missing)?.to_owned();
+        let content_type = content_type.ok_or_else(missing)?.to_owned();
+        let mime: mime::Mime = content_type.parse().map_err(|_| missing())?;
+        let blob_property = blob_property
+            .map(str::to_owned)
+            .unwrap_or_else(|| stem(&filename).to_owned());
+        Ok(NewUpload {
+            blob_type: blob_type.unwrap_or_else(|| blob_type_for(&mime)).to_owned(),
+            filename,
+            content_type,
+            file_size_bytes: file_size_bytes.ok_or_else(missing)?,
+            presigned_url_expiration: expiration.and_then(|e| u32::try_from(e).ok()).ok_or_else(missing)?,
+            metadata: metadata.unwrap_or_default(),
+            object_metadata: object_metadata.unwrap_or_default(),
+            blob_property,
+            create_object_on_confirm,
+            skip_duplicates,
+            file_hash,
+        })
+    }
+}
+
+/// Records `problem` (if any) against `field`; passes the value through when it is fine.
+fn check<'a>(r: &mut FieldReader<'_>, field: &str, problem: Option<String>, value: &'a str) -> Option<&'a str> {
+    match problem {
+        Some(msg) => {
+            r.error(field, "value_error", msg);
+            None
+        }
+        None => Some(value),
+    }
+}
+
+fn text_problem(s: &str, max_bytes: usize) -> Option<String> {
+    if s.is_empty() {
+        Some("must not be empty".into())
+    } else if s.len() > max_bytes {
+        Some(format!("must be at most {max_bytes} bytes"))
+    } else if s.chars().any(char::is_control) {
+        Some("must not contain control characters".into())
+    } else {
+        None
+    }
+}
+
+/// The filename becomes the last segment of the server-chosen S3 key, so it may not
+/// carry path syntax of any kind.
+fn filename_problem(name: &str) -> Option<String> {
+    text_problem(name, MAX_FILENAME_BYTES).or_else(|| {
+        if name.contains('/') || name.contains('\\') {
+            Some("must not contain '/' or '\\'".into())
+        } else if name.contains("..") {
+            Some("must not contain '..'".into())
+        } else if name.trim().is_empty() {
+            Some("must not be blank".into())
+        } else {
+            None
+        }
+    })
+}
+
+fn content_type_problem(ct: &str) -> Option<String> {
+    text_problem(ct, MAX_CONTENT_TYPE_BYTES).or_else(|| match ct.parse::<mime::Mime>() {
+        Ok(_) => None,
+        Err(_) => Some("must be a MIME type such as 'video/mp4'".into()),
+    })
+}
+
+fn json_map(r: &mut FieldReader<'_>, field: &str) -> Option<JsonMap> {
+    let map = r.optional_object(field)?;
+    let value = Value::Object(map.clone());
+    let problem = if serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len()) > MAX_METADATA_BYTES {
+        Some(format!("must serialize to at most {MAX_METADATA_BYTES} bytes of JSON"))
+    } else if depth(&value) > MAX_METADATA_DEPTH {
+        Some(format!("must nest at most {MAX_METADATA_DEPTH} levels deep"))
+    } else if has_empty_key(&value) {
+        Some("keys must not be empty".into())
+    } else {
+        None
+    };
+    match problem {
+        Some(msg) => {
+            r.error(field, "value_error", msg);
+            None
+        }
+        None => Some(map.clone()),
+    }
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn has_empty_key(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.iter().any(|(k, v)| k.is_empty() || has_empty_key(v)),
+        Value::Array(items) => items.iter().any(has_empty_key),
+        _ => false,
+    }
+}
+
+/// `report.final.pdf` → `report.final`; a name without an extension (or a dotfile) is kept.
+fn stem(filename: &str) -> &str {
+    match filename.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => filename,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+
+    fn detail(body: Value) -> Vec<(String, String)> {
+        match NewUpload::parse(Some(&body), 5 * GIB) {
+            Ok(_) => vec![],
+            Err(err) => err.body()["detail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["loc"][1].as_str().unwrap().to_owned(),
+                        e["type"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn applies_defaults() {
+        let u = NewUpload::parse(
+            Some(&json!({"filename": "clip.final.mp4", "content_type": "video/mp4", "file_size_bytes": 10})),
+            GIB,
+        )
+        .unwrap();
+        assert_eq!(u.blob_property, "clip.final");
+        assert_eq!(u.blob_type, "VIDEO");
+        assert_eq!(u.presigned_url_expiration, 3600);
+        assert!(u.create_object_on_confirm && u.skip_duplicates);
+        assert_eq!(u.file_hash, None);
+        assert!(u.metadata.is_empty());
+    }
+
+    #[test]
+    fn keeps_what_the_client_chose() {
+        let hash = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        let u = NewUpload::parse(
+            Some(&json!({
+                "filename": "a.bin", "content_type": "application/octet-stream", "file_size_bytes": 1,
+                "presigned_url_expiration": 60, "metadata": {"campaign": {"name": "summer"}}, "object_metadata": {"k": 1},
+                "blob_property": "thumbnail", "blob_type": "image", "create_object_on_confirm": false,
+                "skip_duplicates": false, "file_hash": hash
+            })),
+            GIB,
+        )
+        .unwrap();
+        assert_eq!(u.presigned_url_expiration, 60);
+        assert_eq!(u.blob_type, "IMAGE");
+        assert_eq!(u.blob_property, "thumbnail");
+        assert_eq!(u.file_hash.as_deref(), Some(hash.to_ascii_lowercase().as_str()));
+        assert!(!u.create_object_on_confirm && !u.skip_duplicates);
+        assert_eq!(u.metadata["campaign"]["name"], "summer");
+    }
+
+    #[test]
+    fn rejects_path_syntax_and_control_characters_in_filenames() {
+        for bad in [
+            "a/b.txt",
+            "a\\b.txt",
+            "..",
+            "../etc/passwd",
+            "x..y",
+            "tab\there",
+            "nul\0",
+            "",
+            "   ",
+            &"x".repeat(256),
+        ] {
+            let d = detail(json!({"filename": bad, "content_type": "text/plain", "file_size_bytes": 1}));
+            assert_eq!(d, vec![("filename".to_owned(), "value_error".to_owned())], "{bad:?}");
+        }
+        assert!(
+            detail(
+                json!({"filename": "résumé 2024 (final).pdf", "content_type": "application/pdf", "file_size_bytes": 1})
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn enforces_ranges() {
+        let base = |size: Value, exp: Value| json!({"filename": "a", "content_type": "text/plain", "file_size_bytes": size, "presigned_url_expiration": exp});
+        assert_eq!(
+            detail(base(json!(0), json!(60))),
+            vec![("file_size_bytes".into(), "greater_than_equal".into())]
+        );
+        assert_eq!(
+            detail(base(json!(5 * GIB + 1), json!(60))),
+            vec![("file_size_bytes".into(), "less_than_equal".into())]
+        );
+        assert!(detail(base(json!(5 * GIB), json!(86400))).is_empty());
+        assert_eq!(
+            detail(base(json!(1), json!(59))),
+            vec![("presigned_url_expiration".into(), "greater_than_equal".into())]
+        );
+        assert_eq!(
+            detail(base(json!(1), json!(86401))),
+            vec![("presigned_url_expiration".into(), "less_than_equal".into())]
+        );
+        assert_eq!(
+            detail(base(json!(1.5), json!(60))),
+            vec![("file_size_bytes".into(), "int_type".into())]
+        );
+    }
+
+    #[test]
+    fn reports_every_bad_field_at_once() {
+        let d =
+            detail(json!({"content_type": "not a mime", "file_hash": "abc", "blob_type": "HOLOGRAM", "metadata": "x"}));
+        let fields: Vec<&str> = d.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "filename",
+                "content_type",
+                "file_size_bytes",
+                "metadata",
+                "blob_type",
+                "file_hash"
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_a_missing_or_non_object_body() {
+        let Err(err) = NewUpload::parse(None, GIB) else {
+            panic!()
+        };
+        assert_eq!(err.status(), 422);
+        let Err(err) = NewUpload::parse(Some(&json!("x")), GIB) else {
+            panic!()
+        };
+        assert_eq!(err.body()["detail"][0]["loc"], json!(["body"]));
+    }
+
+    #[test]
+    fn bounds_metadata() {
+        let deep = (0..20).fold(json!(1), |acc, _| json!({ "k": acc }));
+        assert_eq!(
+            detail(json!({"filename": "a", "content_type": "text/plain", "file_size_bytes": 1, "metadata": deep}))
+                .len(),
+            1
+        );
+        let big = json!({ "k": "x".repeat(MAX_METADATA_BYTES) });
+        assert_eq!(
+            detail(
+                json!({"filename": "a", "content_type": "text/plain", "file_size_bytes": 1, "object_metadata": big})
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            detail(json!({"filename": "a", "content_type": "text/plain", "file_size_bytes": 1, "metadata": {"": 1}}))
+                .len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! Field-by-field reading of a JSON object that collects *every* problem as a
+//! `{"loc", "msg", "type"}` entry, like FastAPI/pydantic, instead of stopping at the first.
+
+use crate::error::{ApiError, FieldError, Loc};
+use serde_json::{Map, Value};
+
+pub struct FieldReader<'a> {
+    object: &'a Map<String, Value>,
+    prefix: Vec<Loc>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> FieldReader<'a> {
+    /// Reads `body` as an object located at `prefix` (e.g. `["body"]`). A body that is not
+    /// an object is reported at `prefix` itself.
+    pub fn object(body: &'a Value, prefix: Vec<Loc>) -> Result<Self, ApiError> {
+        match body.as_object() {
+            Some(object) => Ok(Self {
+                object,
+                prefix,
+                errors: Vec::new(),
+            }),
+            None => Err(ApiError::Validation(vec![FieldError::new(
+                prefix,
+                "model_attributes_type",
+                "Input should be a valid dictionary or object",
+            )])),
+        }
+    }
+
+    pub fn loc(&self, field: &str) -> Vec<Loc> {
+        let mut loc = self.prefix.clone();
+        loc.push(field.into());
+        loc
+    }
+
+    pub fn error(&mut self, field: &str, kind: &str, msg: impl Into<String>) {
+        let loc = self.loc(field);
+        self.errors.push(FieldError::new(loc, kind, msg));
+    }
+
+    /// The value of `field`, treating JSON `null` as absent.
+    fn present(&self, field: &str) -> Option<&'a Value> {
+        self.object.get(field).filter(|v| !v.is_null())
+    }
+
+    pub fn required_str(&mut self, field: &str) -> Option<&'a str> {
+        match self.object.get(field) {
+            None => {
+                self.error(field, "missing", "Field required");
+                None
+            }
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.error(field, "string_type", "Input should be a valid string");
+                None
+            }
+        }
+    }
+
+    pub fn optional_str(&mut self, field: &str) -> Option<&'a str> {
+        let value = self.present(field)?;
+        match value.as_str() {
+            Some(s) => Some(s),
+            None => {
+                self.error(field, "string_type", "Input should be a valid string");
+                None
+            }
+        }
+    }
+
+    pub fn required_u64(&mut self, field: &str) -> Option<u64> {
+        if self.present(field).is_none() {
+            self.error(field, "missing", "Field required");
+            return None;
+        }
+        self.optional_u64(field)
+    }
+
+    /// A JSON integer ≥ 0. Fractions, strings and negative numbers are errors.
+    pub fn optional_u64(&mut self, field: &str) -> Option<u64> {
+        let value = self.present(field)?;
+        if let Some(n) = value.as_u64() {
+            return Some(n);
+        }
+        if value.as_i64().is_some() {
+            self.error(
+                field,
+                "greater_than_equal",
+                "Input should be greater than or equal to 0",
+            );
+        } else {
+            self.error(field, "int_type", "Input should be a valid integer");
+        }
+        None
+    }
+
+    pub fn optional_bool(&mut self, field: &str) -> Option<bool> {
+        let value = self.present(field)?;
+        match value.as_bool() {
+            Some(b) => Some(b),
+            None => {
+                self.error(field, "bool_type", "Input should be a valid boolean");
+                None
+            }
+        }
+    }
+
+    pub fn optional_object(&mut self, field: &str) -> Option<&'a Map<String, Value>> {
+        let value = self.present(field)?;
+        match value.as_object() {
+            Some(map) => Some(map),
+            None => {
+                self.error(field, "dict_type", "Input should be a valid dictionary");
+                None
+            }
+        }
+    }
+
+    /// Checks `value` against an inclusive range, recording a pydantic-style error.
+    pub fn in_range(&mut self, field: &str, value: u64, min: u64, max: u64) -> Option<u64> {
+        if value < min {
+            self.error(
+                field,
+                "greater_than_equal",
+                format!("Input should be greater than or equal to {min}"),
+            );
+            None
+        } else if value > max {
+            self.error(
+                field,
+                "less_than_equal",
+                format!("Input should be less than or equal to {max}"),
+            );
+            None
+        } else {
+            Some(value)
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors(result: Result<(), ApiError>) -> Value {
+        match result {
+            Err(err) => err.body()["detail"].clone(),
+            Ok(()) => Value::Null,
+        }
+    }
+
+    #[test]
+    fn collects_every_problem_with_its_location() {
+        let body = json!({"name": 5, "size": -1, "flag": "yes", "meta": []});
+        let mut r = FieldReader::object(&body, vec!["body".into()]).unwrap();
+        assert_eq!(r.required_str("name"), None);
+        assert_eq!(r.required_str("absent"), None);
+        assert_eq!(r.optional_u64("size"), None);
+        assert_eq!(r.optional_bool("flag"), None);
+        assert_eq!(r.optional_object("meta"), None);
+        let types: Vec<_> = errors(r.finish())
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["loc"][1].clone(), e["type"].clone()))
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                (json!("name"), json!("string_type")),
+                (json!("absent"), json!("missing")),
+                (json!("size"), json!("greater_than_equal")),
+                (json!("flag"), json!("bool_type")),
+                (json!("meta"), json!("dict_type")),
+            ]
+        );
+    }
+
+    #[test]
+    fn null_means_absent_for_optional_fields() {
+        let body = json!({"a": null});
+        let mut r = FieldReader::object(&body, vec!["body".into()]).unwrap();
+        assert_eq!(r.optional_u64("a"), None);
+        assert!(r.finish().is_ok());
+    }
+
+    #[test]
+    fn a_non_object_body_is_reported_at_the_body() {
+        let Err(err) = FieldReader::object(&json!([1]), vec!["body".into()]) else {
+            panic!("accepted an array")
+        };
+        assert_eq!(err.body()["detail"][0]["loc"], json!(["body"]));
+    }
+
+    #[test]
+    fn ranges_are_inclusive() {
+        let body = json!({});
+        let mut r = FieldReader::object(&body, vec![]).unwrap();
+        assert_eq!(r.in_range("x", 60, 60, 86400), Some(60));
+        assert_eq!(r.in_range("x", 86400, 60, 86400), Some(86400));
+        assert!(r.finish().is_ok());
+        let mut r = FieldReader::object(&body, vec![]).unwrap();
+        assert_eq!(r.in_range("x", 59, 60, 86400), None);
+        assert_eq!(r.in_range("x", 86401, 60, 86400), None);
+        assert_eq!(errors(r.finish()).as_array().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,162 @@
+//! Harness for the integration and end-to-end tests. `make test` starts DynamoDB Local, the
+//! local S3 server and `cargo lambda watch`, and exports where they are; each test makes
+//! its own tenant, so tests run in parallel without seeing each other's data.
+
+use bucket_uploads::App;
+use bucket_uploads::model::{Bucket, Namespace};
+use bucket_uploads::tenancy;
+use reqwest::{Method, Response};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Panics with a pointer to `make test` when the services are not there: these tests must
+/// never pass by skipping.
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests through `make test`"))
+}
+
+/// The app's adapters against the local services, as the functions build them.
+pub async fn app() -> App {
+    App::from_env()
+        .await
+        .unwrap_or_else(|err| panic!("{err}: run these tests through `make test`"))
+}
+
+pub fn api_url() -> String {
+    required_env("UPLOADS_TEST_API_URL")
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("HTTP client")
+}
+
+/// A tenant with one namespace, one bucket and one API key, all freshly made.
+pub struct Tenant {
+    pub app: App,
+    pub tenant_id: String,
+    pub api_key: String,
+    pub namespace: Namespace,
+    pub bucket: Bucket,
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Tenant {
+    pub async fn new() -> Self {
+        Self::with_max_file_size(None).await
+    }
+
+    pub async fn with_max_file_size(max_file_size_bytes: Option<u64>) -> Self {
+        let app = app().await;
+        let tenant = tenancy::create_tenant(&app.store, "test").await.expect("tenant");
+        let namespace = tenancy::create_namespace(&app.store, &tenant.tenant_id, "media")
+            .await
+            .expect("namespace");
+        let bucket = tenancy::create_bucket(&app.store, &namespace.namespace_id, "photos", max_file_size_bytes)
+            .await
+            .expect("bucket");
+        let key = tenancy::create_api_key(&app.store, &tenant.tenant_id, None)
+            .await
+            .expect("api key");
+        Self {
+            app,
+            tenant_id: tenant.tenant_id,
+            api_key: key.plaintext,
+            namespace,
+            bucket,
+            client: http(),
+            base: api_url(),
+        }
+    }
+
+    /// A request with this tenant's key and namespace (by name).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.request_in(&self.namespace.name, method, path)
+    }
+
+    /// A request with this tenant's key and the given `X-Namespace`.
+    pub fn request_in(&self, namespace: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.api_key)
+            .header("X-Namespace", namespace)
+    }
+
+    pub fn uploads_path(&self) -> String {
+        format!("/v1/buckets/{}/uploads", self.bucket.name)
+    }
+
+    pub async fn create_upload(&self, body: Value) -> Value {
+        let response = self
+            .request(Method::POST, &self.uploads_path())
+            .json(&body)
+            .send()
+            .await
+            .expect("create upload");
+        expect_json(response, 201).await
+    }
+
+    pub async fn get_upload(&self, upload_id: &str, query: &str) -> Response {
+        self.request(Method::GET, &format!("{}/{}{}", self.uploads_path(), upload_id, query))
+            .send()
+            .await
+            .expect("get upload")
+    }
+}
+
+/// Asserts the status and returns the JSON body, showing the body when the status is off.
+pub async fn expect_json(response: Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let text = response.text().await.expect("response body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts an error envelope of the contract: `{"success": false, "status", "error": {...}}`.
+pub async fn expect_error(response: Response, status: u16, error_type: &str) -> Value {
+    let body = expect_json(response, status).await;
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["error"]["type"], error_type, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    body
+}
+
+/// Asserts a 422 detail list and returns its `loc`s.
+pub async fn expect_validation(response: Response) -> Vec<Value> {
+    let body = expect_json(response, 422).await;
+    let detail = body["detail"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no detail list: {body}"));
+    assert!(!detail.is_empty(), "{body}");
+    for entry in detail {
+        assert!(
+            entry["loc"].is_array() && entry["msg"].is_string() && entry["type"].is_string(),
+            "{entry}"
+        );
+    }
+    detail.iter().map(|e| e["loc"].clone()).collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+/// PUTs `body` to a presigned URL with the given headers and returns the status.
+pub async fn put(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
+    let mut request = http().put(url).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("PUT").status().as_u16()
+}

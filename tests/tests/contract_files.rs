@@ -1,0 +1,188 @@
+//! The files that describe the deployment agree with the code: the table's key schema and
+//! GSIs in `template.yaml` match `store::schema`, and the HttpApi routes, the
+//! `cargo lambda watch` router and `routes::ALL` list the same endpoints.
+
+use bucket_uploads::routes;
+use bucket_uploads::store::schema;
+use serde_norway::Value;
+use std::collections::BTreeSet;
+
+fn workspace_file(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn template() -> Value {
+    serde_norway::from_str(&workspace_file("template.yaml")).expect("template.yaml parses")
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(name, r)| (name.as_str().unwrap_or_default(), r))
+        .collect()
+}
+
+/// `(attribute, HASH|RANGE)` pairs, in order.
+type KeySchema = Vec<(String, String)>;
+/// `(index name, key schema, projection type)`.
+type IndexDecl = (String, KeySchema, String);
+
+fn key_schema(value: &Value) -> KeySchema {
+    value
+        .as_sequence()
+        .expect("KeySchema list")
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_owned(),
+                k["KeyType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_templates_table_matches_the_schema_module() {
+    let template = template();
+    let tables = resources_of_type(&template, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "one table expected");
+    let props = &tables[0].1["Properties"];
+
+    assert_eq!(
+        key_schema(&props["KeySchema"]),
+        vec![
+            (schema::PARTITION_KEY.to_owned(), "HASH".to_owned()),
+            (schema::SORT_KEY.to_owned(), "RANGE".to_owned())
+        ]
+    );
+    let declared: BTreeSet<(String, String)> = props["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap().to_owned(),
+                a["AttributeType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = schema::key_attributes()
+        .into_iter()
+        .map(|n| (n.to_owned(), "S".to_owned()))
+        .collect();
+    assert_eq!(declared, expected);
+
+    let indexes: Vec<IndexDecl> = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["IndexName"].as_str().unwrap().to_owned(),
+                key_schema(&g["KeySchema"]),
+                g["Projection"]["ProjectionType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<IndexDecl> = schema::INDEXES
+        .iter()
+        .map(|i| {
+            (
+                i.name.to_owned(),
+                vec![
+                    (i.partition_key.to_owned(), "HASH".to_owned()),
+                    (i.sort_key.to_owned(), "RANGE".to_owned()),
+                ],
+                "ALL".to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(indexes, expected);
+    assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+}
+
+type Endpoint = (String, String, String);
+
+fn code_routes() -> BTreeSet<Endpoint> {
+    routes::ALL
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_http_api_serves_exactly_the_routes() {
+    let template = template();
+    let mut served = BTreeSet::new();
+    for (_, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("BuildProperties.Binary")
+            .to_owned();
+        assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
+        let events = function["Properties"]["Events"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        for (_, event) in events {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let props = &event["Properties"];
+                served.insert((
+                    props["Method"].as_str().unwrap().to_uppercase(),
+                    props["Path"].as_str().unwrap().to_owned(),
+                    binary.clone(),
+                ));
+            }
+        }
+    }
+    assert_eq!(served, code_routes());
+}
+
+#[test]
+fn the_watch_router_serves_exactly_the_routes() {
+    let manifest: toml_like::Manifest = toml_like::parse(&workspace_file("Cargo.toml"));
+    assert_eq!(manifest.router, code_routes());
+}
+
+#[test]
+fn every_function_crate_is_a_route_or_the_worker() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let crates: BTreeSet<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let routed: BTreeSet<String> = routes::ALL.iter().map(|r| r.function.to_owned()).collect();
+    assert_eq!(crates, routed);
+}
+
+/// Reads the `[workspace.metadata.lambda.watch.router]` table of the workspace manifest.
+mod toml_like {
+    use super::Endpoint;
+    use std::collections::BTreeSet;
+
+    pub struct Manifest {
+        pub router: BTreeSet<Endpoint>,
+    }
+
+    pub fn parse(text: &str) -> Manifest {
+        let value: toml::Value = toml::from_str(text).expect("Cargo.toml parses");
+        let router = value["workspace"]["metadata"]["lambda"]["watch"]["router"]
+            .as_table()
+            .expect("watch router table");
+        let mut endpoints = BTreeSet::new();
+        for (path, routes) in router {
+            for route in routes.as_array().expect("a list of {method, function}") {
+                endpoints.insert((
+                    route["method"].as_str().unwrap().to_owned(),
+                    path.clone(),
+                    route["function"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        Manifest { router: endpoints }
+    }
+}

@@ -1,0 +1,105 @@
+//! `uploads-admin`: operator CLI for the uploads table (local or in AWS).
+//!
+//! Reads `UPLOADS_TABLE` and the standard AWS environment (region, credentials,
+//! `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local). Prints JSON on stdout. An API key's
+//! plaintext is printed once, by `create-api-key` or `seed-dev`, and is not recoverable.
+
+mod seed;
+
+use bucket_uploads::store::Store;
+use bucket_uploads::{ApiError, tenancy};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The DynamoDB table.
+    #[arg(long, env = "UPLOADS_TABLE")]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Creates the table with its GSIs unless it exists (local setups; AWS uses template.yaml).
+    CreateTable,
+    CreateTenant {
+        #[arg(long)]
+        name: String,
+    },
+    CreateNamespace {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+    CreateBucket {
+        #[arg(long)]
+        namespace: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        max_file_size_bytes: Option<u64>,
+    },
+    /// Creates an API key for a tenant and prints it (once).
+    CreateApiKey {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Ensures a dev tenant, namespace, bucket and key, reusing those recorded in
+    /// `--env-file` when they still work, and writes the file.
+    SeedDev {
+        #[arg(long)]
+        env_file: PathBuf,
+        #[arg(long)]
+        api_url: String,
+    },
+}
+
+async fn run(cli: Cli) -> Result<serde_json::Value, ApiError> {
+    let sdk = bucket_uploads::aws::sdk_config().await;
+    let store = Store::from_sdk(&sdk, cli.table);
+    Ok(match cli.command {
+        Command::CreateTable => json!({ "table": store.table(), "created": store.ensure_table().await? }),
+        Command::CreateTenant { name } => json!(tenancy::create_tenant(&store, &name).await?),
+        Command::CreateNamespace { tenant, name } => json!(tenancy::create_namespace(&store, &tenant, &name).await?),
+        Command::CreateBucket {
+            namespace,
+            name,
+            max_file_size_bytes,
+        } => {
+            json!(tenancy::create_bucket(&store, &namespace, &name, max_file_size_bytes).await?)
+        }
+        Command::CreateApiKey { tenant, label } => {
+            let key = tenancy::create_api_key(&store, &tenant, label).await?;
+            json!({ "api_key": key.plaintext, "key_id": key.record.key_id, "tenant_id": key.record.tenant_id })
+        }
+        Command::SeedDev { env_file, api_url } => seed::seed_dev(&store, &env_file, &api_url).await?,
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Causes of failures are logged through `tracing`; show them on stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
+    match run(cli).await {
+        Ok(output) => {
+            println!("{output:#}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{:#}", err.body());
+            ExitCode::FAILURE
+        }
+    }
+}

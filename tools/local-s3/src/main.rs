@@ -1,0 +1,98 @@
+//! `local-s3`: the S3 server for `make dev` and `make test`.
+//!
+//! Built on s3s (SigV4 header and presigned-URL verification, including expiry and every
+//! signed header) and s3s-fs (objects as files), with checksum verification moved ahead of
+//! the write (see `verifying_store`). It binds to 127.0.0.1 only. With `--port 0` the
+//! kernel picks a free port, which is printed and optionally written to `--port-file`, so
+//! test runs never race for a port.
+
+mod verifying_store;
+
+use clap::Parser;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Opt {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// File that receives the bound port once the server accepts connections.
+    #[arg(long)]
+    port_file: Option<PathBuf>,
+    #[arg(long, env = "LOCAL_S3_ACCESS_KEY")]
+    access_key: String,
+    #[arg(long, env = "LOCAL_S3_SECRET_KEY")]
+    secret_key: String,
+    /// Buckets to create if they do not exist yet.
+    #[arg(long = "bucket")]
+    buckets: Vec<String>,
+    /// Directory that holds the buckets.
+    root: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let opt = Opt::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+
+    for bucket in &opt.buckets {
+        std::fs::create_dir_all(opt.root.join(bucket))?;
+    }
+    let fs =
+        s3s_fs::FileSystem::new(&opt.root).map_err(|err| format!("cannot serve {}: {err:?}", opt.root.display()))?;
+    let store = verifying_store::VerifyingStore::new(fs);
+    let service = {
+        let mut builder = S3ServiceBuilder::new(store);
+        builder.set_auth(SimpleAuth::from_single(opt.access_key, opt.secret_key));
+        builder.build()
+    };
+
+    let listener = TcpListener::bind(("127.0.0.1", opt.port)).await?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &opt.port_file {
+        std::fs::write(path, addr.port().to_string())?;
+    }
+    println!("local-s3 listening on http://{addr}");
+
+    let http = ConnBuilder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let socket = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => socket,
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    continue;
+                }
+            },
+            () = shutdown.as_mut() => break,
+        };
+        let conn = http.serve_connection(TokioIo::new(socket), service.clone());
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
