@@ -3,6 +3,9 @@
 # own isolated services (free ports, temporary directories, in-memory DynamoDB Local),
 # runs unit, integration and end-to-end tests, lints the template, checks `make dev`,
 # stops everything, and exits non-zero on any failure.
+#
+# With arguments, runs only `cargo test ARGS…` against fresh services, e.g.
+#   scripts/test.sh -p api-tests --test confirm
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -38,6 +41,12 @@ export UPLOADS_TEST_API_URL="http://127.0.0.1:$API_PORT"
 # The first request to each function starts its process; do it before the clock matters.
 curl -s -o /dev/null --max-time 300 -X POST "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads"
 curl -s -o /dev/null --max-time 300 "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads/upl_00000000000000000000000000"
+
+if [ $# -gt 0 ]; then
+  log "cargo test $*"
+  cargo test "$@"
+  exit
+fi
 
 failed=()
 log "cargo test"

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod auth;
 pub mod aws;
+pub mod confirm;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -3,7 +3,9 @@
 use crate::aws::sdk_failure;
 use crate::error::ApiError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::types::ChecksumMode;
 use base64::Engine;
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// How long a fresh download URL stays valid.
@@ -13,6 +15,15 @@ pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
 pub struct ObjectStore {
     client: aws_sdk_s3::Client,
     bucket: String,
+}
+
+/// What HeadObject tells about a stored object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectInfo {
+    /// Without the surrounding quotes.
+    pub etag: String,
+    pub size: u64,
+    pub sha256_hex: Option<String>,
 }
 
 /// What a PUT must carry to pass the signature: exactly these headers.
@@ -88,11 +99,61 @@ impl ObjectStore {
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, ApiError> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-            Err(err) => Err(sdk_failure("head object", err)),
+        Ok(self.head(key).await?.is_some())
+    }
+
+    /// The object's ETag, size and, when its upload signed one, its S3-verified SHA-256.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
+        let request = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled);
+        let output = match request.send().await {
+            Ok(output) => output,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => return Ok(None),
+            Err(err) => return Err(sdk_failure("head object", err)),
+        };
+        let sha256_hex = output.checksum_sha256().and_then(hex_of_base64);
+        Ok(Some(ObjectInfo {
+            etag: output.e_tag().map(unquote).unwrap_or_default().to_owned(),
+            size: output
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or_default(),
+            sha256_hex,
+        }))
+    }
+
+    /// SHA-256 hex of the object's bytes, streamed chunk by chunk so memory stays bounded
+    /// whatever the object's size. `None` when the object is gone.
+    pub async fn sha256_hex(&self, key: &str) -> Result<Option<String>, ApiError> {
+        let output = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(output) => output,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(err) => return Err(sdk_failure("get object", err)),
+        };
+        let mut body = output.body;
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = body.try_next().await.map_err(|err| {
+            tracing::error!(error = %err, "reading object body failed");
+            ApiError::Unavailable
+        })? {
+            hasher.update(&chunk);
         }
+        Ok(Some(hex::encode(hasher.finalize())))
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| sdk_failure("delete object", err))
     }
 }
 
@@ -105,6 +166,17 @@ fn presigning(expires_in: Duration) -> Result<PresigningConfig, ApiError> {
 
 fn url_of(request: PresignedRequest) -> String {
     request.uri().to_owned()
+}
+
+/// `"abc"` → `abc`: S3 quotes ETags.
+pub fn unquote(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
+/// A whole-object SHA-256 checksum as hex; `None` for composite (multipart) checksums.
+fn hex_of_base64(checksum: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(checksum).ok()?;
+    (bytes.len() == 32).then(|| hex::encode(bytes))
 }
 
 fn base64_of_hex(hex_digest: &str) -> Result<String, ApiError> {

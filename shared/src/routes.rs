@@ -20,4 +20,10 @@ pub const GET_UPLOAD: Route = Route {
     function: "get-upload",
 };
 
-pub const ALL: &[Route] = &[CREATE_UPLOAD, GET_UPLOAD];
+pub const CONFIRM_UPLOAD: Route = Route {
+    method: "POST",
+    path: "/v1/buckets/{bucket_identifier}/uploads/{upload_id}/confirm",
+    function: "confirm-upload",
+};
+
+pub const ALL: &[Route] = &[CREATE_UPLOAD, GET_UPLOAD, CONFIRM_UPLOAD];

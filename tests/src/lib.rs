@@ -99,6 +99,37 @@ impl Tenant {
         expect_json(response, 201).await
     }
 
+    /// Creates an upload for `bytes` (plus any `extra` body fields) and PUTs them.
+    pub async fn uploaded(&self, bytes: &[u8], extra: Value) -> Value {
+        let mut body = serde_json::json!({
+            "filename": "data.bin", "content_type": "application/octet-stream", "file_size_bytes": bytes.len(),
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let created = self.create_upload(body).await;
+        let mut headers = vec![("content-type", "application/octet-stream".to_owned())];
+        if created["file_hash"].is_string() {
+            headers.push(("x-amz-checksum-sha256", sha256_base64(bytes)));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let url = created["presigned_url"].as_str().expect("presigned_url");
+        assert_eq!(
+            put(url, &headers, bytes.to_vec()).await,
+            200,
+            "PUT to the presigned URL"
+        );
+        created
+    }
+
+    pub async fn confirm(&self, upload_id: &str, body: Option<Value>) -> Response {
+        let mut request = self.request(Method::POST, &format!("{}/{}/confirm", self.uploads_path(), upload_id));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("confirm upload")
+    }
+
     pub async fn get_upload(&self, upload_id: &str, query: &str) -> Response {
         self.request(Method::GET, &format!("{}/{}{}", self.uploads_path(), upload_id, query))
             .send()

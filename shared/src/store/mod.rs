@@ -11,6 +11,8 @@
 //! | namespace name  | `nsname#<tenant_id>#<name>`  | `claim`     | — |
 //! | bucket          | `bkt_…`                      | `bucket`    | — |
 //! | bucket name     | `bktname#<namespace_id>#<name>` | `claim`  | — |
+//! | bucket object   | `obj_…`                      | `object`    | — |
+//! | hash marker     | `hash#<bucket_id>#<sha256>`  | `dedupe`    | — |
 //! | upload          | `upl_…`                      | `upload`    | `gsi1pk = <bucket_id>`, `gsi1sk = <created_at>#<upload_id>`; `gsi2pk = <bucket_id>#<STATUS>`, `gsi2sk = <created_at>#<upload_id>` |
 //!
 //! Access patterns:
@@ -23,11 +25,18 @@
 //! | upload by id                                     | GetItem `upl_…` (ownership checked against the bucket) |
 //! | a bucket's uploads by `created_at`               | Query GSI `by_created_at` on `gsi1pk = bucket_id` |
 //! | a bucket's uploads in one status by `created_at` | Query GSI `by_status` on `gsi2pk = bucket_id#STATUS` |
+//! | object by id                                     | GetItem `obj_…` |
+//! | the original upload of some bytes in a bucket    | GetItem `hash#<bucket_id>#<sha256>` |
 //!
 //! Name claims are written in the same transaction as the record they name, with
 //! `attribute_not_exists(pk)`, so two concurrent creates cannot take one name.
+//! Confirming an upload is one transaction: the upload is replaced on the condition that it
+//! is still PENDING, its object is put, and (for the first upload of some bytes) its hash
+//! marker is put on the condition that none exists; so each upload completes once, and of
+//! uploads with equal bytes racing to complete, exactly one becomes the original.
 //! All point reads are strongly consistent: a record is readable right after it is written.
 
+mod completion;
 pub mod schema;
 mod tenancy;
 mod uploads;
@@ -38,6 +47,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+
+pub use completion::Conflict;
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -2,7 +2,7 @@ use super::{Item, Store, key_pair, to_item};
 use crate::aws::sdk_failure;
 use crate::error::ApiError;
 use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -105,23 +105,11 @@ impl Store {
         taken_code: &'static str,
         name: &str,
     ) -> Result<(), ApiError> {
-        let put = |item: Item| -> Result<TransactWriteItem, ApiError> {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|err| {
-                    tracing::error!(error = %err, "invalid Put");
-                    ApiError::Internal
-                })?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        };
         let result = self
             .client
             .transact_write_items()
-            .transact_items(put(record)?)
-            .transact_items(put(claim)?)
+            .transact_items(self.transact_put(record, None)?)
+            .transact_items(self.transact_put(claim, None)?)
             .send()
             .await;
         match result {

@@ -1,5 +1,5 @@
 use super::schema::{BY_CREATED_AT, BY_STATUS};
-use super::{Store, key_pair, to_item};
+use super::{Item, Store, key_pair, to_item};
 use crate::error::ApiError;
 use crate::model::Upload;
 
@@ -19,13 +19,21 @@ pub(crate) fn index_keys(upload: &Upload) -> [(&'static str, String); 4] {
     ]
 }
 
+/// The item of an upload: the record without its response-only `presigned_url`, with its
+/// table and GSI keys.
+pub(crate) fn upload_item(upload: &Upload) -> Result<Item, ApiError> {
+    let mut keys = key_pair(upload.upload_id.clone(), UPLOAD).to_vec();
+    keys.extend(index_keys(upload));
+    let stored = Upload {
+        presigned_url: None,
+        ..upload.clone()
+    };
+    to_item(&stored, &keys)
+}
+
 impl Store {
     pub async fn insert_upload(&self, upload: &Upload) -> Result<(), ApiError> {
-        let mut keys = key_pair(upload.upload_id.clone(), UPLOAD).to_vec();
-        keys.extend(index_keys(upload));
-        let mut stored = upload.clone();
-        stored.presigned_url = None;
-        self.put_new(to_item(&stored, &keys)?).await
+        self.put_new(upload_item(upload)?).await
     }
 
     pub async fn upload(&self, upload_id: &str) -> Result<Option<Upload>, ApiError> {

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::ids::IdKind;
-use crate::model::{Bucket, TaskStatus, Upload};
+use crate::model::{Bucket, Upload};
 use crate::objects::PutRequirements;
 use crate::time::Timestamp;
 use serde_json::Value;
@@ -29,6 +29,15 @@ pub async fn resolve_bucket(app: &App, scope: &Scope, identifier: &str) -> Resul
     found.ok_or_else(|| ApiError::not_found("bucket", identifier))
 }
 
+/// Reads an upload of `bucket`; one of another bucket is reported exactly like a missing one.
+pub async fn load_upload(app: &App, bucket: &Bucket, upload_id: &str) -> Result<Upload, ApiError> {
+    app.store
+        .upload(upload_id)
+        .await?
+        .filter(|u| u.bucket_id == bucket.bucket_id)
+        .ok_or_else(|| ApiError::not_found("upload", upload_id))
+}
+
 /// Creates a PENDING upload and returns it with its presigned PUT URL.
 pub async fn create_upload(
     app: &App,
@@ -38,52 +47,15 @@ pub async fn create_upload(
 ) -> Result<Upload, ApiError> {
     let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
     let new = NewUpload::parse(body, bucket.max_file_size_bytes)?;
-    let upload_id = IdKind::Upload.generate();
-    let s3_key = format!(
-        "{}/{}/{}/{}",
-        bucket.namespace_id, bucket.bucket_id, upload_id, new.filename
-    );
-    let created_at = Timestamp::now();
+    let mut upload = new.into_pending(IdKind::Upload.generate(), &bucket, Timestamp::now());
     let needs = PutRequirements {
-        content_type: &new.content_type,
-        content_length: new.file_size_bytes,
-        sha256_hex: new.file_hash.as_deref(),
+        content_type: &upload.content_type,
+        content_length: upload.file_size_bytes,
+        sha256_hex: upload.file_hash.as_deref(),
     };
-    let expiration = new.presigned_url_expiration;
-    let presigned_url = app
-        .objects
-        .presign_put(&s3_key, &needs, Duration::from_secs(expiration.into()))
-        .await?;
+    let expires_in = Duration::from_secs(upload.presigned_url_expiration.into());
+    let presigned_url = app.objects.presign_put(&upload.s3_key, &needs, expires_in).await?;
     let message = put_instructions(&needs);
-
-    let mut upload = Upload {
-        upload_id,
-        bucket_id: bucket.bucket_id,
-        filename: new.filename,
-        content_type: new.content_type,
-        presigned_url_expiration: expiration,
-        s3_key,
-        status: TaskStatus::Pending,
-        create_object_on_confirm: new.create_object_on_confirm,
-        created_at,
-        expires_at: created_at.plus_seconds(expiration.into()),
-        file_size_bytes: new.file_size_bytes,
-        presigned_url: None,
-        metadata: new.metadata,
-        object_metadata: new.object_metadata,
-        blob_property: new.blob_property,
-        blob_type: new.blob_type,
-        file_hash: new.file_hash,
-        skip_duplicates: new.skip_duplicates,
-        is_duplicate: false,
-        duplicate_of_upload_id: None,
-        message: None,
-        completed_at: None,
-        verified_at: None,
-        etag: None,
-        object_id: None,
-        task_id: None,
-    };
     app.store.insert_upload(&upload).await?;
     upload.presigned_url = Some(presigned_url);
     upload.message = Some(message);
@@ -113,12 +85,7 @@ pub async fn get_upload(
     with_download_url: bool,
 ) -> Result<Upload, ApiError> {
     let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
-    let mut upload = app
-        .store
-        .upload(upload_id)
-        .await?
-        .filter(|u| u.bucket_id == bucket.bucket_id)
-        .ok_or_else(|| ApiError::not_found("upload", upload_id))?;
+    let mut upload = load_upload(app, &bucket, upload_id).await?;
     if with_download_url && app.objects.exists(&upload.s3_key).await? {
         upload.presigned_url = Some(app.objects.presign_get(&upload.s3_key).await?);
     }

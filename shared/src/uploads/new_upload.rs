@@ -1,7 +1,8 @@
 //! The Create Upload request: parsing, validation and defaults.
 
 use crate::error::{ApiError, Loc};
-use crate::model::{BLOB_TYPES, JsonMap, blob_type_for};
+use crate::model::{BLOB_TYPES, Bucket, JsonMap, TaskStatus, Upload, blob_type_for};
+use crate::time::Timestamp;
 use crate::validate::FieldReader;
 use serde_json::Value;
 
@@ -112,6 +113,44 @@ impl NewUpload {
             skip_duplicates,
             file_hash,
         })
+    }
+}
+
+impl NewUpload {
+    /// The PENDING upload this request creates in `bucket`. Its S3 key is chosen here:
+    /// `{namespace_id}/{bucket_id}/{upload_id}/{filename}`.
+    pub fn into_pending(self, upload_id: String, bucket: &Bucket, created_at: Timestamp) -> Upload {
+        Upload {
+            s3_key: format!(
+                "{}/{}/{}/{}",
+                bucket.namespace_id, bucket.bucket_id, upload_id, self.filename
+            ),
+            upload_id,
+            bucket_id: bucket.bucket_id.clone(),
+            filename: self.filename,
+            content_type: self.content_type,
+            presigned_url_expiration: self.presigned_url_expiration,
+            status: TaskStatus::Pending,
+            create_object_on_confirm: self.create_object_on_confirm,
+            created_at,
+            expires_at: created_at.plus_seconds(self.presigned_url_expiration.into()),
+            file_size_bytes: self.file_size_bytes,
+            presigned_url: None,
+            metadata: self.metadata,
+            object_metadata: self.object_metadata,
+            blob_property: self.blob_property,
+            blob_type: self.blob_type,
+            file_hash: self.file_hash,
+            skip_duplicates: self.skip_duplicates,
+            is_duplicate: false,
+            duplicate_of_upload_id: None,
+            message: None,
+            completed_at: None,
+            verified_at: None,
+            etag: None,
+            object_id: None,
+            task_id: None,
+        }
     }
 }
 
