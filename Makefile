@@ -1,11 +1,15 @@
 # The two commands: `make dev` runs the API locally, `make test` runs every test.
-.PHONY: dev test lint fmt
+.PHONY: dev test bench lint fmt
 
 dev:
 	@scripts/dev.sh
 
 test:
 	@scripts/test.sh
+
+# List Uploads at 1k and 100k uploads per bucket (not part of `make test`).
+bench:
+	@scripts/bench.sh
 
 # Formatting and lints (cargo fmt, clippy with warnings as errors).
 lint:

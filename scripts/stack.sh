@@ -108,6 +108,17 @@ start_watch() {
   wait_for_http "http://127.0.0.1:$port/" 180 || die "cargo lambda watch did not start (see $logfile)"
 }
 
+# start_isolated_services: DynamoDB Local (in memory) and local-s3 on free ports, in a
+# temporary run directory ($RUN_DIR) that goes away on exit, with the table created.
+start_isolated_services() {
+  RUN_DIR=$(mktemp -d)
+  trap 'stop_started; rm -rf "$RUN_DIR"' EXIT
+  trap 'exit 130' INT TERM
+  start_dynamodb "$(free_port)" memory "$RUN_DIR/dynamodb.log"
+  start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log"
+  "$BIN/uploads-admin" create-table >/dev/null
+}
+
 # The environment the functions, the admin CLI and the tests share.
 export_local_aws() {
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

@@ -23,18 +23,8 @@ for function in functions/*/; do
   cargo build --quiet -p "$(basename "$function")"
 done
 
-RUN_DIR=$(mktemp -d)
-cleanup() {
-  stop_started
-  rm -rf "$RUN_DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log "starting DynamoDB Local, local-s3 and cargo lambda watch (run dir $RUN_DIR)"
-start_dynamodb "$(free_port)" memory "$RUN_DIR/dynamodb.log"
-start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log"
-"$BIN/uploads-admin" create-table >/dev/null
+log "starting DynamoDB Local, local-s3 and cargo lambda watch"
+start_isolated_services
 API_PORT=$(free_port)
 start_watch "$API_PORT" "$RUN_DIR/watch.log" --ignore-changes
 export UPLOADS_TEST_API_URL="http://127.0.0.1:$API_PORT"

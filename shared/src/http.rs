@@ -130,6 +130,14 @@ pub fn upload_id(request: &Request, route: Route) -> Result<String, ApiError> {
     }
 }
 
+/// A query parameter's first value.
+pub fn query_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_owned)
+}
+
 /// A boolean query parameter, read the way pydantic reads one (`true/false/1/0/yes/no/on/off`).
 pub fn query_bool(request: &Request, name: &str, default: bool) -> Result<bool, ApiError> {
     let params = request.query_string_parameters_ref();

@@ -26,4 +26,10 @@ pub const CONFIRM_UPLOAD: Route = Route {
     function: "confirm-upload",
 };
 
-pub const ALL: &[Route] = &[CREATE_UPLOAD, GET_UPLOAD, CONFIRM_UPLOAD];
+pub const LIST_UPLOADS: Route = Route {
+    method: "POST",
+    path: "/v1/buckets/{bucket_identifier}/uploads/list",
+    function: "list-uploads",
+};
+
+pub const ALL: &[Route] = &[CREATE_UPLOAD, GET_UPLOAD, CONFIRM_UPLOAD, LIST_UPLOADS];

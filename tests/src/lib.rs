@@ -130,6 +130,24 @@ impl Tenant {
         request.send().await.expect("confirm upload")
     }
 
+    /// `POST …/uploads/list` with `query` (e.g. `?limit=5`) and `body`.
+    pub async fn list(&self, query: &str, body: Value) -> Response {
+        self.request(Method::POST, &format!("{}/list{query}", self.uploads_path()))
+            .json(&body)
+            .send()
+            .await
+            .expect("list uploads")
+    }
+
+    /// The caller's scope, for calling the domain in-process.
+    pub fn scope(&self) -> bucket_uploads::auth::Scope {
+        bucket_uploads::auth::Scope {
+            tenant_id: self.tenant_id.clone(),
+            key_id: String::new(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
     pub async fn get_upload(&self, upload_id: &str, query: &str) -> Response {
         self.request(Method::GET, &format!("{}/{}{}", self.uploads_path(), upload_id, query))
             .send()

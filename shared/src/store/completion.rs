@@ -1,9 +1,9 @@
 //! The writes that end an upload's PENDING life, each a single conditional write or
 //! transaction so that a transition happens exactly once however many requests race.
 
+use super::transact::ConditionsFailed;
 use super::uploads::upload_item;
 use super::{Item, Store, key_pair, to_item};
-use crate::aws::sdk_failure;
 use crate::error::ApiError;
 use crate::model::{BucketObject, HashMarker, TaskStatus, Upload};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -54,61 +54,36 @@ impl Store {
             )?;
             items.push(self.transact_put(item, None)?);
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(Ok(())),
-            Err(err) => err,
-        };
-        let Some(canceled) = err.as_service_error().and_then(|e| match e {
-            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
-            _ => None,
-        }) else {
-            return Err(sdk_failure("complete upload", err));
-        };
-        let failed =
-            |i: usize| canceled.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if failed(0) {
-            Ok(Err(Conflict::UploadChanged))
-        } else if marker_index.is_some_and(failed) {
-            Ok(Err(Conflict::MarkerTaken))
-        } else {
-            // A conflict on a fresh object id, or a cancellation for another reason
-            // (e.g. a concurrent transaction on the same items): retryable.
-            tracing::warn!(reasons = ?canceled.cancellation_reasons(), "completion transaction canceled");
-            Err(ApiError::Unavailable)
+        let size = completed.file_size_bytes;
+        items.push(self.counters_update(&completed.bucket_id, Some(TaskStatus::Pending), completed.status, size)?);
+        match self.transact("complete upload", items).await? {
+            Ok(()) => Ok(Ok(())),
+            Err(ConditionsFailed(failed)) if failed.contains(&0) => Ok(Err(Conflict::UploadChanged)),
+            Err(ConditionsFailed(failed)) if marker_index.is_some_and(|i| failed.contains(&i)) => {
+                Ok(Err(Conflict::MarkerTaken))
+            }
+            Err(ConditionsFailed(failed)) => {
+                // Only a clash of a fresh object id could get here.
+                tracing::error!(?failed, "completion transaction failed a condition");
+                Err(ApiError::Unavailable)
+            }
         }
     }
 
-    /// Replaces a PENDING upload with its failed form. `false` when it was no longer PENDING.
+    /// Replaces a PENDING upload with its failed form (and moves it in the bucket's
+    /// counters). `false` when it was no longer PENDING.
     pub async fn fail_upload(&self, failed: &Upload) -> Result<bool, ApiError> {
         debug_assert_eq!(failed.status, TaskStatus::Failed);
-        let (expression, names, values) = pending_condition();
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(upload_item(failed)?))
-            .condition_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(sdk_failure("fail upload", err)),
-        }
+        let items = vec![
+            self.transact_put(upload_item(failed)?, Some(pending_condition()))?,
+            self.counters_update(
+                &failed.bucket_id,
+                Some(TaskStatus::Pending),
+                TaskStatus::Failed,
+                failed.file_size_bytes,
+            )?,
+        ];
+        Ok(self.transact("fail upload", items).await?.is_ok())
     }
 
     /// A transactional Put; without a condition, the item must not exist yet.

@@ -13,6 +13,7 @@
 //! | bucket name     | `bktname#<namespace_id>#<name>` | `claim`  | — |
 //! | bucket object   | `obj_…`                      | `object`    | — |
 //! | hash marker     | `hash#<bucket_id>#<sha256>`  | `dedupe`    | — |
+//! | bucket counters | `bkt_…`                      | `counters`  | — |
 //! | upload          | `upl_…`                      | `upload`    | `gsi1pk = <bucket_id>`, `gsi1sk = <created_at>#<upload_id>`; `gsi2pk = <bucket_id>#<STATUS>`, `gsi2sk = <created_at>#<upload_id>` |
 //!
 //! Access patterns:
@@ -26,6 +27,8 @@
 //! | a bucket's uploads by `created_at`               | Query GSI `by_created_at` on `gsi1pk = bucket_id` |
 //! | a bucket's uploads in one status by `created_at` | Query GSI `by_status` on `gsi2pk = bucket_id#STATUS` |
 //! | object by id                                     | GetItem `obj_…` |
+//! | a bucket's upload count and bytes per status     | GetItem `bkt_…` / `counters` |
+//! | a page of uploads by id                          | BatchGetItem `upl_…` |
 //! | the original upload of some bytes in a bucket    | GetItem `hash#<bucket_id>#<sha256>` |
 //!
 //! Name claims are written in the same transaction as the record they name, with
@@ -34,11 +37,16 @@
 //! is still PENDING, its object is put, and (for the first upload of some bytes) its hash
 //! marker is put on the condition that none exists; so each upload completes once, and of
 //! uploads with equal bytes racing to complete, exactly one becomes the original.
+//! Every status change (create, confirm, fail) also moves the upload between the per-status
+//! count and byte attributes of the bucket's counters item, in the same transaction.
 //! All point reads are strongly consistent: a record is readable right after it is written.
 
 mod completion;
+mod counters;
+mod listing;
 pub mod schema;
 mod tenancy;
+mod transact;
 mod uploads;
 
 use crate::aws::sdk_failure;
@@ -130,7 +138,7 @@ pub(crate) fn to_item<T: Serialize>(record: &T, keys: &[(&str, String)]) -> Resu
     Ok(item)
 }
 
-pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|err| {
         tracing::error!(error = %err, "stored item does not deserialize");
         ApiError::Internal

@@ -105,27 +105,14 @@ impl Store {
         taken_code: &'static str,
         name: &str,
     ) -> Result<(), ApiError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(self.transact_put(record, None)?)
-            .transact_items(self.transact_put(claim, None)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                Err(ApiError::BadRequest {
-                    message: format!("The name '{name}' is already taken"),
-                    code: Some(taken_code),
-                    details: Some(serde_json::json!({ "name": name })),
-                })
-            }
-            Err(err) => Err(sdk_failure("put record with name claim", err)),
+        let items = vec![self.transact_put(record, None)?, self.transact_put(claim, None)?];
+        match self.transact("put record with name claim", items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ApiError::BadRequest {
+                message: format!("The name '{name}' is already taken"),
+                code: Some(taken_code),
+                details: Some(serde_json::json!({ "name": name })),
+            }),
         }
     }
 }

@@ -1,0 +1,290 @@
+//! List Uploads over DynamoDB at O(page) cost where the query allows it.
+//!
+//! The planner picks the access path:
+//! - no filter, no search, sorted by `created_at`: the `by_created_at` GSI in the wanted
+//!   direction, reading `offset + limit` items; `total` and `stats` come from the bucket's
+//!   counters item (one read), so the cost does not grow with the bucket;
+//! - a filter that pins `status` (`eq`/`in`, alone or under `AND`, or an `OR` of such):
+//!   the `by_status` GSI partitions of those statuses only;
+//! - anything else: the bucket's whole `by_created_at` partition.
+//!
+//! The last two read their partitions projected to the attributes the query needs, evaluate
+//! filter, search and sort in memory (`crate::query`), compute `total` and `stats` over all
+//! matches, and then read the full records of just the page.
+
+use crate::app::App;
+use crate::auth::Scope;
+use crate::error::ApiError;
+use crate::model::{Bucket, TaskStatus, Upload};
+use crate::query::filter::{Condition, Filter, Op};
+use crate::query::values::Operand;
+use crate::query::{ListRequest, PageParams, Pagination, Stats, evaluate};
+use crate::store::from_item;
+use crate::store::schema::{BY_CREATED_AT, BY_STATUS};
+use crate::uploads::resolve_bucket;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The contract's List Uploads response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListResponse {
+    pub results: Vec<Upload>,
+    pub pagination: Pagination,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessPath {
+    /// The first `offset + limit` items of the `by_created_at` GSI, counters for the rest.
+    CreatedAtPage { ascending: bool },
+    /// The `by_status` GSI partitions of these statuses.
+    Statuses(BTreeSet<TaskStatus>),
+    /// The whole `by_created_at` partition.
+    WholeBucket,
+}
+
+/// A listing and what it cost.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub response: ListResponse,
+    pub access_path: AccessPath,
+    /// Items DynamoDB read from the indexes (the page's batch read and the counters
+    /// read come on top: at most `limit` items and one).
+    pub items_read: usize,
+}
+
+pub fn choose_path(request: &ListRequest) -> AccessPath {
+    if request.is_plain_listing() {
+        return AccessPath::CreatedAtPage {
+            ascending: !request.sort.descending,
+        };
+    }
+    match request.filter.as_ref().and_then(pinned_statuses) {
+        Some(statuses) => AccessPath::Statuses(statuses),
+        None => AccessPath::WholeBucket,
+    }
+}
+
+/// The statuses a filter restricts uploads to, when it does.
+fn pinned_statuses(filter: &Filter) -> Option<BTreeSet<TaskStatus>> {
+    match filter {
+        Filter::Condition(Condition { field, op }) if field.is("status") => {
+            let named = |operand: &Operand| match operand {
+                Operand::Json(value) => serde_json::from_value::<TaskStatus>(value.clone()).ok(),
+                _ => None,
+            };
+            match op {
+                Op::Eq(operand) => Some(named(operand).into_iter().collect()),
+                Op::In(operands) => Some(operands.iter().filter_map(named).collect()),
+                _ => None,
+            }
+        }
+        Filter::And(children) => children
+            .iter()
+            .filter_map(pinned_statuses)
+            .reduce(|a, b| a.intersection(&b).copied().collect()),
+        Filter::Or(children) if !children.is_empty() => {
+            children
+                .iter()
+                .map(pinned_statuses)
+                .try_fold(BTreeSet::new(), |mut all, pinned| {
+                    all.extend(pinned?);
+                    Some(all)
+                })
+        }
+        _ => None,
+    }
+}
+
+/// `POST /v1/buckets/{bucket_identifier}/uploads/list`.
+pub async fn list_uploads(
+    app: &App,
+    scope: &Scope,
+    bucket_identifier: &str,
+    body: Option<&Value>,
+    page: PageParams<'_>,
+) -> Result<ListResponse, ApiError> {
+    let request = ListRequest::parse(body, page)?;
+    let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
+    let list_path = format!("/v1/buckets/{bucket_identifier}/uploads/list");
+    let mut response = list_bucket(app, &bucket, &request, &list_path).await?.response;
+    if request.return_presigned_urls {
+        add_download_urls(app, &mut response.results).await?;
+    }
+    Ok(response)
+}
+
+pub async fn list_bucket(
+    app: &App,
+    bucket: &Bucket,
+    request: &ListRequest,
+    list_path: &str,
+) -> Result<Listed, ApiError> {
+    let access_path = choose_path(request);
+    let offset = usize::try_from(request.offset).unwrap_or(usize::MAX);
+    let limit = request.limit as usize;
+    let (results, total, stats, items_read) = match &access_path {
+        AccessPath::CreatedAtPage { ascending } => {
+            let read = app
+                .store
+                .query_index(
+                    BY_CREATED_AT,
+                    &bucket.bucket_id,
+                    *ascending,
+                    Some(offset.saturating_add(limit)),
+                    None,
+                )
+                .await?;
+            let results: Vec<Upload> = read
+                .items
+                .into_iter()
+                .skip(offset)
+                .map(from_item)
+                .collect::<Result<_, _>>()?;
+            let stats = app.store.bucket_stats(&bucket.bucket_id).await?;
+            (results, stats.total_uploads, stats, read.items_read)
+        }
+        AccessPath::Statuses(statuses) => {
+            let projection = request.attributes();
+            let mut candidates = Vec::new();
+            let mut items_read = 0;
+            for status in statuses {
+                let key = format!("{}#{status}", bucket.bucket_id);
+                let read = app
+                    .store
+                    .query_index(BY_STATUS, &key, true, None, Some(&projection))
+                    .await?;
+                items_read += read.items_read;
+                candidates.extend(read.items);
+            }
+            let (results, total, stats) = evaluate_page(app, request, candidates).await?;
+            (results, total, stats, items_read)
+        }
+        AccessPath::WholeBucket => {
+            let projection = request.attributes();
+            let read = app
+                .store
+                .query_index(BY_CREATED_AT, &bucket.bucket_id, true, None, Some(&projection))
+                .await?;
+            let (results, total, stats) = evaluate_page(app, request, read.items).await?;
+            (results, total, stats, read.items_read)
+        }
+    };
+    let pagination = Pagination::new(total, request.limit, request.offset, list_path);
+    Ok(Listed {
+        response: ListResponse {
+            results,
+            pagination,
+            stats,
+        },
+        access_path,
+        items_read,
+    })
+}
+
+/// Filters, sorts and pages projected candidates, then reads the page's full records.
+async fn evaluate_page(
+    app: &App,
+    request: &ListRequest,
+    candidates: Vec<crate::store::Item>,
+) -> Result<(Vec<Upload>, u64, Stats), ApiError> {
+    let candidates: Vec<Value> = candidates.into_iter().map(from_item).collect::<Result<_, _>>()?;
+    let (page, total, stats) = evaluate(request, candidates);
+    let ids: Vec<String> = page
+        .iter()
+        .filter_map(|u| u.get("upload_id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    Ok((app.store.uploads_by_ids(&ids).await?, total, stats))
+}
+
+/// A fresh GET URL for each upload whose object exists (never a PUT URL).
+async fn add_download_urls(app: &App, uploads: &mut [Upload]) -> Result<(), ApiError> {
+    let urls = futures::future::try_join_all(uploads.iter().map(|u| async move {
+        if app.objects.exists(&u.s3_key).await? {
+            app.objects.presign_get(&u.s3_key).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    }))
+    .await?;
+    for (upload, url) in uploads.iter_mut().zip(urls) {
+        upload.presigned_url = url;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::PageParams;
+    use serde_json::json;
+
+    fn path(body: Value) -> AccessPath {
+        choose_path(&ListRequest::parse(Some(&body), PageParams::default()).unwrap())
+    }
+
+    fn statuses(names: &[TaskStatus]) -> AccessPath {
+        AccessPath::Statuses(names.iter().copied().collect())
+    }
+
+    #[test]
+    fn plain_listings_read_one_page_of_the_created_at_index() {
+        assert_eq!(path(json!({})), AccessPath::CreatedAtPage { ascending: false });
+        assert_eq!(
+            path(json!({"sort": {"field": "created_at", "direction": "asc"}})),
+            AccessPath::CreatedAtPage { ascending: true }
+        );
+        assert_eq!(
+            path(json!({"filters": null, "search": ""})),
+            AccessPath::CreatedAtPage { ascending: false }
+        );
+    }
+
+    #[test]
+    fn pinned_statuses_use_the_status_index() {
+        use TaskStatus::*;
+        assert_eq!(path(json!({"filters": {"status": "PENDING"}})), statuses(&[Pending]));
+        assert_eq!(
+            path(json!({"filters": {"status": "PENDING", "file_size_bytes": 3}})),
+            statuses(&[Pending])
+        );
+        assert_eq!(
+            path(json!({"filters": {"field": "status", "operator": "in", "value": ["FAILED", "COMPLETED"]}})),
+            statuses(&[Completed, Failed])
+        );
+        assert_eq!(
+            path(json!({"filters": {"OR": [{"status": "FAILED"}, {"status": "PENDING"}]}})),
+            statuses(&[Pending, Failed])
+        );
+        assert_eq!(
+            path(
+                json!({"filters": {"AND": [{"field": "status", "operator": "in", "value": ["FAILED", "PENDING"]}, {"status": "PENDING"}]}})
+            ),
+            statuses(&[Pending])
+        );
+        assert_eq!(path(json!({"filters": {"status": "NOT_A_STATUS"}})), statuses(&[]));
+    }
+
+    #[test]
+    fn other_queries_read_the_bucket() {
+        assert_eq!(
+            path(json!({"filters": {"OR": [{"status": "FAILED"}, {"file_size_bytes": 1}]}})),
+            AccessPath::WholeBucket
+        );
+        assert_eq!(
+            path(json!({"filters": {"NOT": {"status": "FAILED"}}})),
+            AccessPath::WholeBucket
+        );
+        assert_eq!(
+            path(json!({"filters": {"field": "status", "operator": "ne", "value": "FAILED"}})),
+            AccessPath::WholeBucket
+        );
+        assert_eq!(path(json!({"search": "x"})), AccessPath::WholeBucket);
+        assert_eq!(
+            path(json!({"sort": {"field": "file_size_bytes"}})),
+            AccessPath::WholeBucket
+        );
+    }
+}
