@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs `make dev` as a new user would (with its own state directory and free ports), pastes
 # the curl example it prints, PUTs the bytes to the returned URL, reads the upload back,
-# then presses Ctrl-C and checks that every process it started is gone.
+# confirms it asynchronously (the worker runs under cargo lambda watch), then presses Ctrl-C and checks that every process it started is gone.
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -57,6 +57,19 @@ fetched=$(curl -s "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_i
 download=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["presigned_url"] or "")' "$fetched")
 [ "$(curl -s "$download")" = hello ] || fail "the download URL did not return the bytes: $fetched"
 
+# The asynchronous path, with the real worker: PROCESSING at once, then COMPLETED.
+auth=(-H "Authorization: Bearer $UPLOADS_API_KEY" -H "X-Namespace: $UPLOADS_NAMESPACE")
+accepted=$(curl -s -X POST "${auth[@]}" "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_id/confirm?async=true")
+read -r status task_id < <(python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print(r["status"], r["task_id"])' "$accepted") \
+  || fail "async confirm answered: $accepted"
+[ "$status" = PROCESSING ] || fail "async confirm answered $status"
+for _ in $(seq 1 150); do
+  task_status=$(curl -s "${auth[@]}" "$UPLOADS_API_URL/v1/tasks/$task_id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')
+  [ "$task_status" = COMPLETED ] && break
+  sleep 0.2
+done
+[ "$task_status" = COMPLETED ] || fail "task $task_id ended $task_status"
+
 kill -INT -- "-$DEV_PID"
 for _ in $(seq 1 50); do
   kill -0 "$DEV_PID" 2>/dev/null || break
@@ -68,4 +81,4 @@ for port in "$UPLOADS_DEV_API_PORT" "$UPLOADS_DEV_S3_PORT" "$UPLOADS_DEV_DYNAMOD
   if curl -s -o /dev/null "http://127.0.0.1:$port"; then fail "port $port still answers after Ctrl-C"; fi
 done
 if pgrep -f "$WORK/state" >/dev/null; then fail "processes of make dev survived Ctrl-C: $(pgrep -af "$WORK/state")"; fi
-echo "make dev: served the API, the printed curl example worked, Ctrl-C stopped everything"
+echo "make dev: served the API, the printed curl example worked, async confirmation completed, Ctrl-C stopped everything"

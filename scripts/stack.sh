@@ -101,10 +101,12 @@ start_s3() {
 }
 
 # start_watch PORT LOGFILE [WATCH FLAGS…]: every function behind one port, routed like the HttpApi.
+# The confirm function starts the worker through watch's Lambda Invoke API on the same port.
 start_watch() {
   local port=$1 logfile=$2
+  export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" UPLOADS_LOCAL_WORKER=confirm-worker
   spawn "$logfile" "$VENV/bin/cargo-lambda" lambda watch --manifest-path "$ROOT/Cargo.toml" \
-    --invoke-address 127.0.0.1 --invoke-port "$port" "${@:3}"
+    --invoke-address 127.0.0.1 --invoke-port "$port" --timeout 900 "${@:3}"
   wait_for_http "http://127.0.0.1:$port/" 180 || die "cargo lambda watch did not start (see $logfile)"
 }
 

@@ -1,5 +1,6 @@
 //! The application's dependencies, built once per Lambda cold start.
 
+use crate::dispatch::Dispatcher;
 use crate::objects::ObjectStore;
 use crate::store::Store;
 
@@ -11,6 +12,10 @@ pub struct Settings {
     pub table: String,
     pub s3_bucket: String,
     pub s3_force_path_style: bool,
+    /// `UPLOADS_STATE_MACHINE_ARN`: the confirmation state machine (in AWS).
+    pub state_machine_arn: Option<String>,
+    /// `UPLOADS_LOCAL_WORKER`: the worker function under `cargo lambda watch` (locally).
+    pub local_worker: Option<String>,
 }
 
 impl Settings {
@@ -20,6 +25,10 @@ impl Settings {
             table: var("UPLOADS_TABLE")?,
             s3_bucket: var("UPLOADS_S3_BUCKET")?,
             s3_force_path_style: std::env::var("UPLOADS_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1"),
+            state_machine_arn: std::env::var("UPLOADS_STATE_MACHINE_ARN")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            local_worker: std::env::var("UPLOADS_LOCAL_WORKER").ok().filter(|v| !v.is_empty()),
         })
     }
 }
@@ -28,6 +37,7 @@ impl Settings {
 pub struct App {
     pub store: Store,
     pub objects: ObjectStore,
+    pub dispatcher: Dispatcher,
 }
 
 impl App {
@@ -38,6 +48,7 @@ impl App {
         Self {
             store: Store::from_sdk(sdk, &settings.table),
             objects: ObjectStore::new(aws_sdk_s3::Client::from_conf(s3_config), &settings.s3_bucket),
+            dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),
         }
     }
 

@@ -120,14 +120,29 @@ pub fn bucket_identifier(request: &Request, route: Route) -> Result<String, ApiE
     }
 }
 
-/// `{upload_id}`: an upload id (`upl_` and 26 base-32 characters).
-pub fn upload_id(request: &Request, route: Route) -> Result<String, ApiError> {
-    let value = path_param(request, route, "upload_id").unwrap_or_default();
-    if IdKind::Upload.matches(&value) {
+/// An id path parameter (`{upload_id}`, `{task_id}`, `{batch_id}`) of the given kind.
+fn id_param(request: &Request, route: Route, name: &str, kind: IdKind) -> Result<String, ApiError> {
+    let value = path_param(request, route, name).unwrap_or_default();
+    if kind.matches(&value) {
         Ok(value)
     } else {
-        Err(path_error("upload_id", "must be an upload id (upl_…)"))
+        Err(path_error(
+            name,
+            &format!("must be an id of the form {kind}… (26 base-32 characters after the prefix)"),
+        ))
     }
+}
+
+pub fn upload_id(request: &Request, route: Route) -> Result<String, ApiError> {
+    id_param(request, route, "upload_id", IdKind::Upload)
+}
+
+pub fn task_id(request: &Request, route: Route) -> Result<String, ApiError> {
+    id_param(request, route, "task_id", IdKind::Task)
+}
+
+pub fn batch_id(request: &Request, route: Route) -> Result<String, ApiError> {
+    id_param(request, route, "batch_id", IdKind::Batch)
 }
 
 /// A query parameter's first value.

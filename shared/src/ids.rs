@@ -49,6 +49,16 @@ impl IdKind {
     }
 }
 
+/// The batch and batch task that `auto_submit_batch` creates for an upload. Derived from the
+/// upload's id (so its random bits), they make a retried confirmation find, not recreate, them.
+pub fn auto_batch_ids(upload_id: &str) -> Option<(String, String)> {
+    let ulid = upload_id.strip_prefix(IdKind::Upload.prefix())?;
+    Some((
+        format!("{}{ulid}", IdKind::Batch.prefix()),
+        format!("{}{ulid}", IdKind::Task.prefix()),
+    ))
+}
+
 impl fmt::Display for IdKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.prefix())

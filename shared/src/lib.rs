@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod confirm;
+pub mod dispatch;
 pub mod error;
 pub mod http;
 pub mod ids;

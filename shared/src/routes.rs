@@ -32,4 +32,26 @@ pub const LIST_UPLOADS: Route = Route {
     function: "list-uploads",
 };
 
-pub const ALL: &[Route] = &[CREATE_UPLOAD, GET_UPLOAD, CONFIRM_UPLOAD, LIST_UPLOADS];
+pub const GET_TASK: Route = Route {
+    method: "GET",
+    path: "/v1/tasks/{task_id}",
+    function: "get-task",
+};
+
+pub const GET_BATCH: Route = Route {
+    method: "GET",
+    path: "/v1/buckets/{bucket_identifier}/batches/{batch_id}",
+    function: "get-batch",
+};
+
+pub const ALL: &[Route] = &[
+    CREATE_UPLOAD,
+    GET_UPLOAD,
+    CONFIRM_UPLOAD,
+    LIST_UPLOADS,
+    GET_TASK,
+    GET_BATCH,
+];
+
+/// Functions without a route: the state machine's worker.
+pub const WORKERS: &[&str] = &["confirm-worker"];

@@ -209,3 +209,57 @@ pub async fn put(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
     }
     request.send().await.expect("PUT").status().as_u16()
 }
+
+/// Object items of the table that belong to `upload_ids`, read straight from DynamoDB.
+pub async fn objects_of(app: &App, upload_ids: &std::collections::BTreeSet<String>) -> Vec<String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let page = app
+            .store
+            .client()
+            .scan()
+            .table_name(app.store.table())
+            .filter_expression("sk = :object")
+            .expression_attribute_values(":object", AttributeValue::S("object".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items() {
+            if item
+                .get("upload_id")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|u| upload_ids.contains(u))
+            {
+                found.push(item["object_id"].as_s().expect("object_id").clone());
+            }
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return found;
+        }
+    }
+}
+
+impl Tenant {
+    /// Polls `GET /v1/tasks/{task_id}` until the task is terminal.
+    pub async fn wait_for_task(&self, task_id: &str, timeout: Duration) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let response = self
+                .request(Method::GET, &format!("/v1/tasks/{task_id}"))
+                .send()
+                .await
+                .expect("get task");
+            let task = expect_json(response, 200).await;
+            let status = task["status"].as_str().unwrap_or_default();
+            if ["COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "CANCELED"].contains(&status) {
+                return task;
+            }
+            assert!(std::time::Instant::now() < deadline, "task {task_id} still {status}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -1,8 +1,7 @@
 //! Confirm Upload against DynamoDB Local and the local S3 server, through cargo lambda watch:
 //! verification, recording, deduplication, and exactly-once completion under concurrency.
 
-use api_tests::{Tenant, expect_error, expect_json, expect_validation, sha256_hex};
-use aws_sdk_dynamodb::types::AttributeValue;
+use api_tests::{Tenant, expect_error, expect_json, expect_validation, objects_of, sha256_hex};
 use bucket_uploads::App;
 use bucket_uploads::time::Timestamp;
 use serde_json::{Value, json};
@@ -12,38 +11,6 @@ fn md5_hex(bytes: &[u8]) -> String {
     // s3s-fs, like S3 for single-part uploads, uses the MD5 of the bytes as the ETag.
     use md5::Digest;
     hex::encode(md5::Md5::digest(bytes))
-}
-
-/// Object items of the table that belong to `upload_ids`, read straight from DynamoDB.
-async fn objects_of(app: &App, upload_ids: &BTreeSet<String>) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut start = None;
-    loop {
-        let page = app
-            .store
-            .client()
-            .scan()
-            .table_name(app.store.table())
-            .filter_expression("sk = :object")
-            .expression_attribute_values(":object", AttributeValue::S("object".into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in page.items() {
-            if item
-                .get("upload_id")
-                .and_then(|v| v.as_s().ok())
-                .is_some_and(|u| upload_ids.contains(u))
-            {
-                found.push(item["object_id"].as_s().unwrap().clone());
-            }
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return found;
-        }
-    }
 }
 
 async fn upload_of(tenant: &Tenant, upload_id: &str) -> Value {
@@ -422,22 +389,4 @@ async fn another_tenants_or_an_unknown_upload_is_404() {
     let unknown = bucket_uploads::ids::IdKind::Upload.generate();
     expect_error(alice.confirm(&unknown, None).await, 404, "NotFoundError").await;
     assert_eq!(upload_of(&alice, upload_id).await["status"], "PENDING");
-}
-
-#[tokio::test]
-async fn async_confirmation_is_refused_until_it_exists() {
-    let tenant = Tenant::new().await;
-    let created = tenant.uploaded(b"async", json!({})).await;
-    let upload_id = created["upload_id"].as_str().unwrap();
-    let response = tenant
-        .request(
-            reqwest::Method::POST,
-            &format!("{}/{upload_id}/confirm?async=true", tenant.uploads_path()),
-        )
-        .send()
-        .await
-        .unwrap();
-    let envelope = expect_error(response, 400, "BadRequestError").await;
-    assert_eq!(envelope["error"]["code"], "not_available");
-    assert_eq!(upload_of(&tenant, upload_id).await["status"], "PENDING");
 }

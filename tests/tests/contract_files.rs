@@ -149,14 +149,22 @@ fn the_watch_router_serves_exactly_the_routes() {
 }
 
 #[test]
-fn every_function_crate_is_a_route_or_the_worker() {
+fn every_function_crate_is_a_route_or_a_worker() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
     let crates: BTreeSet<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let routed: BTreeSet<String> = routes::ALL.iter().map(|r| r.function.to_owned()).collect();
-    assert_eq!(crates, routed);
+    let mut expected: BTreeSet<String> = routes::ALL.iter().map(|r| r.function.to_owned()).collect();
+    expected.extend(routes::WORKERS.iter().map(|w| (*w).to_owned()));
+    assert_eq!(crates, expected);
+    let template = workspace_file("template.yaml");
+    for function in &expected {
+        assert!(
+            template.contains(&format!("Binary: {function}")),
+            "{function} is not built by template.yaml"
+        );
+    }
 }
 
 /// Reads the `[workspace.metadata.lambda.watch.router]` table of the workspace manifest.

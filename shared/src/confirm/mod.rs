@@ -1,11 +1,13 @@
 //! Confirm Upload: verify the stored bytes, record them, deduplicate — exactly once.
 //!
-//! [`complete`] is the one implementation of a confirmation; the synchronous endpoint calls
-//! it directly, and the asynchronous worker is to call the same function.
+//! Verification ([`verify`]) and recording (`record`: one transaction) are shared by the
+//! synchronous path and the asynchronous worker ([`worker`]), which differ only in the
+//! status they complete from (PENDING or PROCESSING) and in the task they complete along.
 
 mod plan;
 mod request;
 mod verify;
+pub mod worker;
 
 pub use plan::{Completion, plan};
 pub use request::ConfirmRequest;
@@ -14,8 +16,8 @@ pub use verify::{Verified, etags_match, verify};
 use crate::app::App;
 use crate::auth::Scope;
 use crate::error::ApiError;
-use crate::ids::IdKind;
-use crate::model::{TaskStatus, Upload};
+use crate::ids::{IdKind, auto_batch_ids};
+use crate::model::{CONFIRM_TASK_TYPE, Task, TaskStatus, Upload};
 use crate::store::Conflict;
 use crate::time::Timestamp;
 use crate::uploads::{load_upload, resolve_bucket};
@@ -45,6 +47,9 @@ pub struct ConfirmResponse {
 impl From<Upload> for ConfirmResponse {
     /// Built from the stored record alone, so every confirmation of one upload answers alike.
     fn from(upload: Upload) -> Self {
+        let batch_id = auto_batch_ids(&upload.upload_id)
+            .filter(|(_, batch_task)| upload.task_id.as_ref() == Some(batch_task))
+            .map(|(batch_id, _)| batch_id);
         Self {
             upload_id: upload.upload_id,
             status: upload.status,
@@ -54,14 +59,17 @@ impl From<Upload> for ConfirmResponse {
             verified_at: upload.verified_at,
             completed_at: upload.completed_at,
             object_id: upload.object_id,
+            batch_id,
             task_id: upload.task_id,
-            batch_id: None,
             message: upload.message,
         }
     }
 }
 
-/// `POST …/uploads/{upload_id}/confirm`, synchronous path.
+/// Objects this large are confirmed asynchronously whatever the request says.
+pub const ASYNC_THRESHOLD_BYTES: u64 = 100 * 1024 * 1024;
+
+/// `POST …/uploads/{upload_id}/confirm`.
 pub async fn confirm_upload(
     app: &App,
     scope: &Scope,
@@ -73,18 +81,32 @@ pub async fn confirm_upload(
     let request = ConfirmRequest::parse(body)?;
     let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
     let upload = load_upload(app, &bucket, upload_id).await?;
-    if run_async || request.auto_submit_batch {
-        return Err(ApiError::BadRequest {
-            message: "Asynchronous confirmation (async=true) and auto_submit_batch are not available yet.".into(),
-            code: Some("not_available"),
-            details: Some(json!({ "async": run_async, "auto_submit_batch": request.auto_submit_batch })),
-        });
+    if upload.status == TaskStatus::Processing {
+        return resume(app, upload).await;
     }
-    complete(app, upload, &request).await.map(ConfirmResponse::from)
+    if upload.status != TaskStatus::Pending {
+        return complete(app, upload, &request).await.map(ConfirmResponse::from);
+    }
+    if Timestamp::now() > upload.expires_at {
+        return expire(app, upload).await.map(ConfirmResponse::from);
+    }
+    let info = app
+        .objects
+        .head(&upload.s3_key)
+        .await?
+        .ok_or_else(|| verify::not_uploaded(&upload))?;
+    if run_async || info.size >= ASYNC_THRESHOLD_BYTES {
+        return start_async(app, upload, &request, &bucket.namespace_id).await;
+    }
+    let verified = verify::verify_info(&app.objects, &upload, &request, info).await?;
+    let auto_batch = request.auto_submit_batch.then_some(bucket.namespace_id.as_str());
+    record(app, upload, &verified, TaskStatus::Pending, None, auto_batch)
+        .await
+        .map(ConfirmResponse::from)
 }
 
-/// Takes an upload to COMPLETED (or FAILED, when it expired) exactly once and returns the
-/// stored result. Confirming a COMPLETED upload returns it unchanged.
+/// Takes a PENDING upload to COMPLETED (or FAILED, when it expired) exactly once and
+/// returns the stored result. Confirming a COMPLETED upload returns it unchanged.
 pub async fn complete(app: &App, upload: Upload, request: &ConfirmRequest) -> Result<Upload, ApiError> {
     match upload.status {
         TaskStatus::Completed => return Ok(upload),
@@ -102,34 +124,122 @@ pub async fn complete(app: &App, upload: Upload, request: &ConfirmRequest) -> Re
         return expire(app, upload).await;
     }
     let verified = verify(&app.objects, &upload, request).await?;
-    record(app, upload, &verified).await
+    record(app, upload, &verified, TaskStatus::Pending, None, None).await
 }
 
-async fn record(app: &App, upload: Upload, verified: &Verified) -> Result<Upload, ApiError> {
+/// Records verified bytes: the completion transaction, retried as a duplicate when another
+/// upload of the same bytes became the original first. With a task, the task completes in
+/// the same transaction, its outputs describing the result; with `auto_batch_namespace`,
+/// the submitted batch is created in it too.
+async fn record(
+    app: &App,
+    upload: Upload,
+    verified: &Verified,
+    from: TaskStatus,
+    task: Option<&Task>,
+    auto_batch_namespace: Option<&str>,
+) -> Result<Upload, ApiError> {
     for _ in 0..MAX_ATTEMPTS {
         let marker = app.store.hash_marker(&upload.bucket_id, &verified.file_hash).await?;
-        let Completion {
-            upload: completed,
-            object,
-            claim,
-        } = plan(
+        let now = Timestamp::now();
+        let completion = plan(
             &upload,
             verified,
             marker.as_ref(),
             IdKind::Object.generate(),
-            Timestamp::now(),
+            now,
+            auto_batch_namespace,
         );
-        match app
-            .store
-            .complete_upload(&completed, object.as_ref(), claim.as_ref())
-            .await?
-        {
-            Ok(()) => return Ok(completed),
+        let task_done = task.map(|t| Task {
+            status: TaskStatus::Completed,
+            outputs: Some(outputs_of(&completion)),
+            updated_at: now,
+            ..t.clone()
+        });
+        match app.store.complete_upload(&completion, from, task_done.as_ref()).await? {
+            Ok(()) => return Ok(completion.upload),
             Err(Conflict::MarkerTaken) => continue,
             Err(Conflict::UploadChanged) => return settled(app, &upload.upload_id).await,
         }
     }
     Err(ApiError::Unavailable)
+}
+
+/// What a completed confirmation task reports.
+fn outputs_of(completion: &Completion) -> Value {
+    let upload = &completion.upload;
+    let batch = completion.batch.as_ref();
+    json!({
+        "batch_id": batch.map(|(b, _)| &b.batch_id),
+        "batch_task_id": batch.map(|(_, t)| &t.task_id),
+        "upload_id": upload.upload_id,
+        "object_id": upload.object_id,
+        "file_hash": upload.file_hash,
+        "etag": upload.etag,
+        "file_size_bytes": upload.file_size_bytes,
+        "is_duplicate": upload.is_duplicate,
+        "duplicate_of_upload_id": upload.duplicate_of_upload_id,
+        "verified_at": upload.verified_at,
+        "completed_at": upload.completed_at,
+    })
+}
+
+/// Creates the confirmation task, moves the upload to PROCESSING, and starts the worker.
+async fn start_async(
+    app: &App,
+    upload: Upload,
+    request: &ConfirmRequest,
+    namespace_id: &str,
+) -> Result<ConfirmResponse, ApiError> {
+    let inputs = json!({
+        "upload_id": upload.upload_id,
+        "bucket_id": upload.bucket_id,
+        "etag": request.etag,
+        "file_size_bytes": request.file_size_bytes,
+        "auto_submit_batch": request.auto_submit_batch,
+    });
+    let task = Task::pending(
+        IdKind::Task.generate(),
+        CONFIRM_TASK_TYPE,
+        namespace_id,
+        inputs,
+        Timestamp::now(),
+    );
+    let processing = Upload {
+        status: TaskStatus::Processing,
+        task_id: Some(task.task_id.clone()),
+        message: Some("Upload confirmation is being processed in the background.".into()),
+        ..upload
+    };
+    if !app.store.start_processing(&processing, &task).await? {
+        // Another confirmation moved it first: answer as that one did.
+        let current = app
+            .store
+            .upload(&processing.upload_id)
+            .await?
+            .ok_or(ApiError::Internal)?;
+        return match current.status {
+            TaskStatus::Processing => resume(app, current).await,
+            TaskStatus::Completed => Ok(current.into()),
+            _ => Err(failed(&current)),
+        };
+    }
+    // Should this fail, the upload stays PROCESSING with a PENDING task, and the client's
+    // retried confirmation starts it (execution names make that start happen once).
+    app.dispatcher.start(&task).await?;
+    Ok(processing.into())
+}
+
+/// A confirmation of an upload already PROCESSING: the same task, started again if it has
+/// not run yet.
+async fn resume(app: &App, upload: Upload) -> Result<ConfirmResponse, ApiError> {
+    let task_id = upload.task_id.as_deref().ok_or(ApiError::Internal)?;
+    if let Some(task) = app.store.task(task_id).await?
+        && task.status == TaskStatus::Pending
+    {
+        app.dispatcher.start(&task).await?;
+    }
+    Ok(upload.into())
 }
 
 /// The upload after another request changed it first.
@@ -153,7 +263,7 @@ async fn expire(app: &App, upload: Upload) -> Result<Upload, ApiError> {
         )),
         ..upload.clone()
     };
-    if !app.store.fail_upload(&failed_upload).await? {
+    if !app.store.fail_upload(&failed_upload, TaskStatus::Pending, None).await? {
         return settled(app, &upload.upload_id).await;
     }
     // A failed delete leaves an orphan object for the bucket's lifecycle rules; the upload

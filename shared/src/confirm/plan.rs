@@ -2,26 +2,33 @@
 //! whether it claims the bucket's hash marker for its bytes.
 
 use super::Verified;
-use crate::model::{BucketObject, HashMarker, TaskStatus, Upload};
+use crate::ids::auto_batch_ids;
+use crate::model::{BATCH_TASK_TYPE, Batch, BucketObject, HashMarker, Task, TaskStatus, Upload};
 use crate::time::Timestamp;
+use serde_json::json;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     pub upload: Upload,
     pub object: Option<BucketObject>,
     pub claim: Option<HashMarker>,
+    /// With `auto_submit_batch`: the submitted batch holding the new object, and its task.
+    pub batch: Option<(Batch, Task)>,
 }
 
 /// With `skip_duplicates` and an existing marker of another upload, the upload completes as
 /// that upload's duplicate: no object of its own, the original's `object_id`. Otherwise it
 /// gets its own object (when `create_object_on_confirm`), and claims the marker if there is
-/// none yet, so later uploads of the same bytes find it.
+/// none yet, so later uploads of the same bytes find it. `auto_batch_namespace` (the
+/// upload's namespace, given when `auto_submit_batch` was asked) adds a submitted batch
+/// holding the new object; duplicates and uploads without objects get none.
 pub fn plan(
     upload: &Upload,
     verified: &Verified,
     marker: Option<&HashMarker>,
     new_object_id: String,
     now: Timestamp,
+    auto_batch_namespace: Option<&str>,
 ) -> Completion {
     let mut completed = Upload {
         status: TaskStatus::Completed,
@@ -43,6 +50,7 @@ pub fn plan(
             upload: completed,
             object: None,
             claim: None,
+            batch: None,
         };
     }
     let object = upload.create_object_on_confirm.then(|| BucketObject {
@@ -66,10 +74,33 @@ pub fn plan(
         upload_id: upload.upload_id.clone(),
         object_id: completed.object_id.clone(),
     });
+    let batch = match (auto_batch_namespace, &object, auto_batch_ids(&upload.upload_id)) {
+        (Some(namespace_id), Some(object), Some((batch_id, task_id))) => {
+            let inputs =
+                json!({ "batch_id": batch_id, "bucket_id": upload.bucket_id, "object_ids": [object.object_id] });
+            let task = Task::pending(task_id.clone(), BATCH_TASK_TYPE, namespace_id, inputs, now);
+            let batch = Batch {
+                batch_id,
+                bucket_id: upload.bucket_id.clone(),
+                namespace_id: namespace_id.to_owned(),
+                status: TaskStatus::Queued,
+                object_ids: vec![object.object_id.clone()],
+                task_id: Some(task_id),
+                created_at: now,
+                updated_at: now,
+                submitted_at: Some(now),
+            };
+            // The synchronous response's task_id is the batch's (an async one keeps its own).
+            completed.task_id = completed.task_id.or_else(|| Some(task.task_id.clone()));
+            Some((batch, task))
+        }
+        _ => None,
+    };
     Completion {
         upload: completed,
         object,
         claim,
+        batch,
     }
 }
 
@@ -117,7 +148,14 @@ mod tests {
     #[test]
     fn the_first_upload_of_some_bytes_gets_an_object_and_the_marker() {
         let now = Timestamp::parse("2024-01-15T10:02:00Z").unwrap();
-        let c = plan(&pending("upl_a", true, true), &verified(), None, "obj_1".into(), now);
+        let c = plan(
+            &pending("upl_a", true, true),
+            &verified(),
+            None,
+            "obj_1".into(),
+            now,
+            None,
+        );
         assert_eq!(c.upload.status, TaskStatus::Completed);
         assert_eq!(c.upload.object_id.as_deref(), Some("obj_1"));
         assert_eq!(c.upload.file_hash, Some("ab".repeat(32)));
@@ -137,6 +175,7 @@ mod tests {
             Some(&marker("upl_a", Some("obj_1"))),
             "obj_2".into(),
             Timestamp::now(),
+            None,
         );
         assert!(c.upload.is_duplicate);
         assert_eq!(c.upload.duplicate_of_upload_id.as_deref(), Some("upl_a"));
@@ -153,11 +192,49 @@ mod tests {
             Some(&marker("upl_a", Some("obj_1"))),
             "obj_2".into(),
             Timestamp::now(),
+            None,
         );
         assert!(!c.upload.is_duplicate);
         assert_eq!(c.upload.object_id.as_deref(), Some("obj_2"));
         assert!(c.object.is_some());
         assert_eq!(c.claim, None, "the marker already names an original");
+    }
+
+    #[test]
+    fn auto_submit_batch_submits_a_batch_for_new_objects_only() {
+        let upload = pending("upl_01hzx3q5n1v8w6t2k9r4m7p0ab", true, true);
+        let c = plan(
+            &upload,
+            &verified(),
+            None,
+            "obj_1".into(),
+            Timestamp::now(),
+            Some("ns_1"),
+        );
+        let (batch, task) = c.batch.expect("a batch");
+        assert_eq!(batch.batch_id, "batch_01hzx3q5n1v8w6t2k9r4m7p0ab");
+        assert_eq!(batch.object_ids, ["obj_1"]);
+        assert_eq!(batch.status, TaskStatus::Queued);
+        assert_eq!(batch.task_id.as_deref(), Some(task.task_id.as_str()));
+        assert_eq!(c.upload.task_id, Some(task.task_id));
+        let duplicate = plan(
+            &upload,
+            &verified(),
+            Some(&marker("upl_a", Some("obj_0"))),
+            "obj_1".into(),
+            Timestamp::now(),
+            Some("ns_1"),
+        );
+        assert_eq!(duplicate.batch, None);
+        let no_object = plan(
+            &pending("upl_01hzx3q5n1v8w6t2k9r4m7p0ab", true, false),
+            &verified(),
+            None,
+            "obj_1".into(),
+            Timestamp::now(),
+            Some("ns_1"),
+        );
+        assert_eq!(no_object.batch, None);
     }
 
     #[test]
@@ -168,6 +245,7 @@ mod tests {
             None,
             "obj_1".into(),
             Timestamp::now(),
+            None,
         );
         assert_eq!(c.object, None);
         assert_eq!(c.upload.object_id, None);

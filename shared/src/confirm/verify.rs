@@ -3,7 +3,7 @@
 use super::request::ConfirmRequest;
 use crate::error::ApiError;
 use crate::model::Upload;
-use crate::objects::{ObjectStore, unquote};
+use crate::objects::{ObjectInfo, ObjectStore, unquote};
 use crate::time::Timestamp;
 use serde_json::json;
 
@@ -17,7 +17,7 @@ pub struct Verified {
     pub verified_at: Timestamp,
 }
 
-fn not_uploaded(upload: &Upload) -> ApiError {
+pub(super) fn not_uploaded(upload: &Upload) -> ApiError {
     ApiError::BadRequest {
         message: "The file has not been uploaded yet: PUT it to the presigned URL, then confirm again.".into(),
         code: Some("file_not_uploaded"),
@@ -47,6 +47,16 @@ pub async fn verify(objects: &ObjectStore, upload: &Upload, request: &ConfirmReq
         .head(&upload.s3_key)
         .await?
         .ok_or_else(|| not_uploaded(upload))?;
+    verify_info(objects, upload, request, info).await
+}
+
+/// `verify`, given what HeadObject already told about the object.
+pub async fn verify_info(
+    objects: &ObjectStore,
+    upload: &Upload,
+    request: &ConfirmRequest,
+    info: ObjectInfo,
+) -> Result<Verified, ApiError> {
     if let Some(etag) = &request.etag
         && !etags_match(etag, &info.etag)
     {

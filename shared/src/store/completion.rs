@@ -1,15 +1,18 @@
-//! The writes that end an upload's PENDING life, each a single conditional write or
+//! The writes that move an upload out of PENDING (and PROCESSING), each a single conditional write or
 //! transaction so that a transition happens exactly once however many requests race.
 
 use super::transact::ConditionsFailed;
 use super::uploads::upload_item;
 use super::{Item, Store, key_pair, to_item};
+use crate::confirm::Completion;
 use crate::error::ApiError;
-use crate::model::{BucketObject, HashMarker, TaskStatus, Upload};
+use crate::model::{Batch, BucketObject, HashMarker, Task, TaskStatus, Upload};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 const OBJECT: &str = "object";
 const MARKER: &str = "dedupe";
+const TASK: &str = "task";
+const BATCH: &str = "batch";
 
 fn marker_pk(bucket_id: &str, file_hash: &str) -> String {
     format!("hash#{bucket_id}#{file_hash}")
@@ -33,29 +36,40 @@ impl Store {
         self.get(&marker_pk(bucket_id, file_hash), MARKER).await
     }
 
-    /// Replaces a PENDING upload with its completed form, creating its object and claiming
-    /// its hash marker in the same transaction. Nothing is written unless all of it is.
+    /// Replaces an upload that is still `from` (PENDING, or PROCESSING for the worker) with
+    /// its completed form, creating its object, claiming its hash marker, moving it in the
+    /// bucket's counters and, for an asynchronous confirmation, completing its task — all in
+    /// one transaction (with the batch `auto_submit_batch` asked for), so nothing is written
+    /// unless all of it is.
     pub async fn complete_upload(
         &self,
-        completed: &Upload,
-        object: Option<&BucketObject>,
-        claim: Option<&HashMarker>,
+        completion: &Completion,
+        from: TaskStatus,
+        task: Option<&Task>,
     ) -> Result<Result<(), Conflict>, ApiError> {
-        let mut items = vec![self.transact_put(upload_item(completed)?, Some(pending_condition()))?];
-        if let Some(object) = object {
+        let completed = &completion.upload;
+        let mut items = vec![self.transact_put(upload_item(completed)?, Some(status_condition(from)))?];
+        if let Some(object) = &completion.object {
             let item = to_item(object, &key_pair(object.object_id.clone(), OBJECT))?;
             items.push(self.transact_put(item, None)?);
         }
-        let marker_index = claim.map(|_| items.len());
-        if let Some(marker) = claim {
+        let marker_index = completion.claim.as_ref().map(|_| items.len());
+        if let Some(marker) = &completion.claim {
             let item = to_item(
                 marker,
                 &key_pair(marker_pk(&marker.bucket_id, &marker.file_hash), MARKER),
             )?;
             items.push(self.transact_put(item, None)?);
         }
+        if let Some((batch, batch_task)) = &completion.batch {
+            items.push(self.transact_put(to_item(batch, &key_pair(batch.batch_id.clone(), BATCH))?, None)?);
+            items.push(self.transact_put(task_item(batch_task)?, None)?);
+        }
         let size = completed.file_size_bytes;
-        items.push(self.counters_update(&completed.bucket_id, Some(TaskStatus::Pending), completed.status, size)?);
+        items.push(self.counters_update(&completed.bucket_id, Some(from), completed.status, size)?);
+        if let Some(task) = task {
+            items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending)))?);
+        }
         match self.transact("complete upload", items).await? {
             Ok(()) => Ok(Ok(())),
             Err(ConditionsFailed(failed)) if failed.contains(&0) => Ok(Err(Conflict::UploadChanged)),
@@ -63,27 +77,54 @@ impl Store {
                 Ok(Err(Conflict::MarkerTaken))
             }
             Err(ConditionsFailed(failed)) => {
-                // Only a clash of a fresh object id could get here.
+                // A clash of a fresh object id, or a task that ended while its upload had not.
                 tracing::error!(?failed, "completion transaction failed a condition");
                 Err(ApiError::Unavailable)
             }
         }
     }
 
-    /// Replaces a PENDING upload with its failed form (and moves it in the bucket's
-    /// counters). `false` when it was no longer PENDING.
-    pub async fn fail_upload(&self, failed: &Upload) -> Result<bool, ApiError> {
+    /// Replaces an upload that is still `from` with its failed form (moving it in the
+    /// counters, and failing its task when given). `false` when it was no longer `from`.
+    pub async fn fail_upload(&self, failed: &Upload, from: TaskStatus, task: Option<&Task>) -> Result<bool, ApiError> {
         debug_assert_eq!(failed.status, TaskStatus::Failed);
-        let items = vec![
-            self.transact_put(upload_item(failed)?, Some(pending_condition()))?,
+        let mut items = vec![
+            self.transact_put(upload_item(failed)?, Some(status_condition(from)))?,
             self.counters_update(
                 &failed.bucket_id,
-                Some(TaskStatus::Pending),
+                Some(from),
                 TaskStatus::Failed,
                 failed.file_size_bytes,
             )?,
         ];
+        if let Some(task) = task {
+            items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending)))?);
+        }
         Ok(self.transact("fail upload", items).await?.is_ok())
+    }
+
+    /// Hands a PENDING upload to asynchronous confirmation: the upload becomes PROCESSING
+    /// with its task, and the task is created, together. `false` when it was not PENDING.
+    pub async fn start_processing(&self, processing: &Upload, task: &Task) -> Result<bool, ApiError> {
+        let items = vec![
+            self.transact_put(upload_item(processing)?, Some(status_condition(TaskStatus::Pending)))?,
+            self.counters_update(
+                &processing.bucket_id,
+                Some(TaskStatus::Pending),
+                processing.status,
+                processing.file_size_bytes,
+            )?,
+            self.transact_put(task_item(task)?, None)?,
+        ];
+        Ok(self.transact("start processing", items).await?.is_ok())
+    }
+
+    pub async fn batch(&self, batch_id: &str) -> Result<Option<Batch>, ApiError> {
+        self.get(batch_id, BATCH).await
+    }
+
+    pub async fn task(&self, task_id: &str) -> Result<Option<Task>, ApiError> {
+        self.get(task_id, TASK).await
     }
 
     /// A transactional Put; without a condition, the item must not exist yet.
@@ -116,14 +157,15 @@ pub(super) type Condition = (
     std::collections::HashMap<String, AttributeValue>,
 );
 
-fn pending_condition() -> Condition {
+/// The item exists and has `status`.
+fn status_condition(status: TaskStatus) -> Condition {
     (
-        "#status = :pending".to_owned(),
+        "#status = :expected".to_owned(),
         [("#status".to_owned(), "status".to_owned())].into(),
-        [(
-            ":pending".to_owned(),
-            AttributeValue::S(TaskStatus::Pending.as_str().to_owned()),
-        )]
-        .into(),
+        [(":expected".to_owned(), AttributeValue::S(status.as_str().to_owned()))].into(),
     )
+}
+
+fn task_item(task: &Task) -> Result<Item, ApiError> {
+    to_item(task, &key_pair(task.task_id.clone(), TASK))
 }

@@ -14,6 +14,8 @@
 //! | bucket object   | `obj_…`                      | `object`    | — |
 //! | hash marker     | `hash#<bucket_id>#<sha256>`  | `dedupe`    | — |
 //! | bucket counters | `bkt_…`                      | `counters`  | — |
+//! | task            | `task_…`                     | `task`      | — |
+//! | batch           | `batch_…`                    | `batch`     | — |
 //! | upload          | `upl_…`                      | `upload`    | `gsi1pk = <bucket_id>`, `gsi1sk = <created_at>#<upload_id>`; `gsi2pk = <bucket_id>#<STATUS>`, `gsi2sk = <created_at>#<upload_id>` |
 //!
 //! Access patterns:
@@ -27,6 +29,8 @@
 //! | a bucket's uploads by `created_at`               | Query GSI `by_created_at` on `gsi1pk = bucket_id` |
 //! | a bucket's uploads in one status by `created_at` | Query GSI `by_status` on `gsi2pk = bucket_id#STATUS` |
 //! | object by id                                     | GetItem `obj_…` |
+//! | task by id (scoped to its namespace)             | GetItem `task_…` |
+//! | batch by id (scoped to its bucket)               | GetItem `batch_…` |
 //! | a bucket's upload count and bytes per status     | GetItem `bkt_…` / `counters` |
 //! | a page of uploads by id                          | BatchGetItem `upl_…` |
 //! | the original upload of some bytes in a bucket    | GetItem `hash#<bucket_id>#<sha256>` |

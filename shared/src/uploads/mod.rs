@@ -91,3 +91,27 @@ pub async fn get_upload(
     }
     Ok(upload)
 }
+
+/// A task of the caller's namespace; another namespace's task is reported as missing.
+pub async fn get_task(app: &App, scope: &Scope, task_id: &str) -> Result<crate::model::Task, ApiError> {
+    app.store
+        .task(task_id)
+        .await?
+        .filter(|t| t.namespace_id == scope.namespace.namespace_id)
+        .ok_or_else(|| ApiError::not_found("task", task_id))
+}
+
+/// A batch of the caller's bucket; one of another bucket is reported as missing.
+pub async fn get_batch(
+    app: &App,
+    scope: &Scope,
+    bucket_identifier: &str,
+    batch_id: &str,
+) -> Result<crate::model::Batch, ApiError> {
+    let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
+    app.store
+        .batch(batch_id)
+        .await?
+        .filter(|b| b.bucket_id == bucket.bucket_id)
+        .ok_or_else(|| ApiError::not_found("batch", batch_id))
+}
