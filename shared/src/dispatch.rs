@@ -159,21 +159,32 @@ async fn invoke_local(client: &aws_sdk_lambda::Client, function: &str, payload: 
         .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()));
     match request.send().await {
         Ok(output) if output.function_error().is_none() => Outcome::Succeeded,
-        Ok(output) => {
-            let body: Value = output
-                .payload()
-                .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
-                .unwrap_or_default();
-            Outcome::Failed {
-                error_type: body["errorType"].as_str().unwrap_or("Lambda.Unknown").to_owned(),
-                message: body["errorMessage"].as_str().unwrap_or_default().to_owned(),
-            }
+        Ok(output) => function_error(output.payload().map(|p| p.as_ref())).unwrap_or_else(|| Outcome::Failed {
+            error_type: "Lambda.Unknown".into(),
+            message: String::new(),
+        }),
+        // cargo lambda watch answers a function's error with an error status, which the SDK
+        // reports as a failed call: the function's own error is still in the body.
+        Err(err) => {
+            function_error(err.raw_response().and_then(|r| r.body().bytes())).unwrap_or_else(|| Outcome::Failed {
+                error_type: "Lambda.SdkClientException".to_owned(),
+                message: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            })
         }
-        Err(err) => Outcome::Failed {
-            error_type: "Lambda.SdkClientException".to_owned(),
-            message: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
-        },
     }
+}
+
+/// The function's own error (`{"errorType", "errorMessage"}`) in an invocation's body.
+fn function_error(body: Option<&[u8]>) -> Option<Outcome> {
+    let body: Value = serde_json::from_slice(body?).ok()?;
+    Some(Outcome::Failed {
+        error_type: body.get("errorType")?.as_str()?.to_owned(),
+        message: body
+            .get("errorMessage")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -217,6 +228,20 @@ mod tests {
         )
         .await;
         (outcome, calls.into_inner().unwrap())
+    }
+
+    #[test]
+    fn function_errors_are_read_from_the_invocation_body() {
+        let body = br#"{"errorType": "FinalError", "errorMessage": "size differs"}"#;
+        assert_eq!(
+            function_error(Some(body)),
+            Some(Outcome::Failed {
+                error_type: "FinalError".into(),
+                message: "size differs".into()
+            })
+        );
+        assert_eq!(function_error(Some(b"<html>")), None);
+        assert_eq!(function_error(None), None);
     }
 
     #[tokio::test]
