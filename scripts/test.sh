@@ -41,15 +41,18 @@ fi
 failed=()
 log "cargo test"
 cargo test --workspace --no-fail-fast || failed+=("cargo test")
-log "cfn-lint template.yaml"
+log "cfn-lint template.yaml and sam validate --lint"
 cfn-lint template.yaml || failed+=("cfn-lint")
+sam validate --lint --region us-east-1 || failed+=("sam validate --lint")
 log "make dev, tried as a new user would"
 scripts/dev-smoke.sh || failed+=("make dev smoke test")
 
 if [ ${#failed[@]} -gt 0 ]; then
   for log_file in "$RUN_DIR"/*.log; do
+    printf '\n--- errors in %s\n' "$log_file"
+    grep -n -i -E "panic|error|fail" "$log_file" | grep -v -E "s3s::ops|request rejected" | tail -n 40 || true
     printf '\n--- last lines of %s\n' "$log_file"
-    tail -n 40 "$log_file"
+    tail -n 20 "$log_file"
   done
   die "failed: ${failed[*]}"
 fi

@@ -167,6 +167,64 @@ fn every_function_crate_is_a_route_or_a_worker() {
     }
 }
 
+/// The actions a function's policies allow, from its inline policy statements.
+fn granted_actions(function: &Value) -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    for policy in function["Properties"]["Policies"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default()
+    {
+        for statement in policy["Statement"].as_sequence().cloned().unwrap_or_default() {
+            assert_eq!(
+                statement["Effect"].as_str(),
+                Some("Allow"),
+                "only Allow statements are expected: {statement:?}"
+            );
+            match &statement["Action"] {
+                Value::String(action) => {
+                    actions.insert(action.clone());
+                }
+                Value::Sequence(list) => actions.extend(list.iter().filter_map(|a| a.as_str().map(str::to_owned))),
+                other => panic!("unexpected Action {other:?}"),
+            }
+        }
+        assert!(
+            policy.get("Statement").is_some(),
+            "only inline statements are allowed, not managed templates: {policy:?}"
+        );
+    }
+    actions
+}
+
+#[test]
+fn every_function_is_granted_exactly_what_its_code_needs() {
+    let template = template();
+    let functions = resources_of_type(&template, "AWS::Serverless::Function");
+    assert!(!functions.is_empty());
+    for (name, function) in functions {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        let needed: BTreeSet<String> = workspace_file(&format!("functions/{binary}/permissions.txt"))
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or_default().trim().to_owned())
+            .filter(|action| !action.is_empty())
+            .collect();
+        let granted = granted_actions(function);
+        let extra: Vec<_> = granted.difference(&needed).collect();
+        assert!(
+            extra.is_empty(),
+            "{name} is granted {extra:?}, which functions/{binary} does not need"
+        );
+        let missing: Vec<_> = needed.difference(&granted).collect();
+        assert!(
+            missing.is_empty(),
+            "{name} lacks {missing:?}, which functions/{binary} needs"
+        );
+    }
+}
+
 /// Reads the `[workspace.metadata.lambda.watch.router]` table of the workspace manifest.
 mod toml_like {
     use super::Endpoint;
