@@ -7,4 +7,5 @@ set -euo pipefail
 . "$(dirname "$0")/stack.sh"
 cd "$ROOT"
 ensure_tools
-sam build --beta-features --parameter-overrides Architecture=x86_64 "$@"
+# Without the cache: with CodeUri "." it would hash target/ and .local/ first.
+sam build --beta-features --no-cached --parameter-overrides Architecture=x86_64 "$@"
