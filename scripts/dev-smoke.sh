@@ -16,10 +16,13 @@ export UPLOADS_DEV_API_PORT UPLOADS_DEV_S3_PORT UPLOADS_DEV_DYNAMODB_PORT
 
 # Under job control the background job gets its own process group and, unlike a plain
 # background job of a script, does not ignore SIGINT: Ctrl-C reaches it as from a terminal.
-set -m
-make dev >"$WORK/out" 2>&1 </dev/null &
-DEV_PID=$!
-set +m
+start_dev() {
+  set -m
+  make dev >"$WORK/out" 2>&1 </dev/null &
+  DEV_PID=$!
+  set +m
+}
+start_dev
 finish() {
   kill -INT -- "-$DEV_PID" 2>/dev/null || true
   rm -rf "$WORK"
@@ -32,12 +35,15 @@ fail() {
   exit 1
 }
 
-deadline=$((SECONDS + 600))
-until grep -q 'Press Ctrl-C to stop' "$WORK/out"; do
-  kill -0 "$DEV_PID" 2>/dev/null || fail "make dev exited early"
-  [ $SECONDS -lt $deadline ] || fail "make dev did not come up"
-  sleep 1
-done
+wait_until_ready() {
+  local deadline=$((SECONDS + 600))
+  until grep -q 'Press Ctrl-C to stop' "$WORK/out"; do
+    kill -0 "$DEV_PID" 2>/dev/null || fail "make dev exited early"
+    [ $SECONDS -lt $deadline ] || fail "make dev did not come up"
+    sleep 1
+  done
+}
+wait_until_ready
 
 example=$(grep -m1 "^curl -s -X POST" "$WORK/out") || fail "no curl example printed"
 created=$(bash -c "$example")
@@ -70,15 +76,33 @@ for _ in $(seq 1 150); do
 done
 [ "$task_status" = COMPLETED ] || fail "task $task_id ended $task_status"
 
-kill -INT -- "-$DEV_PID"
-for _ in $(seq 1 50); do
-  kill -0 "$DEV_PID" 2>/dev/null || break
-  sleep 0.2
-done
-kill -0 "$DEV_PID" 2>/dev/null && fail "make dev did not stop on Ctrl-C"
-sleep 1
-for port in "$UPLOADS_DEV_API_PORT" "$UPLOADS_DEV_S3_PORT" "$UPLOADS_DEV_DYNAMODB_PORT"; do
-  if curl -s -o /dev/null "http://127.0.0.1:$port"; then fail "port $port still answers after Ctrl-C"; fi
-done
-if pgrep -f "$WORK/state" >/dev/null; then fail "processes of make dev survived Ctrl-C: $(pgrep -af "$WORK/state")"; fi
-echo "make dev: served the API, the printed curl example worked, async confirmation completed, Ctrl-C stopped everything"
+# Ctrl-C, then nothing of it may be left: no port answering, no process.
+press_ctrl_c() {
+  kill -INT -- "-$DEV_PID"
+  for _ in $(seq 1 50); do
+    kill -0 "$DEV_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -0 "$DEV_PID" 2>/dev/null && fail "make dev did not stop on Ctrl-C"
+  sleep 1
+  for port in "$UPLOADS_DEV_API_PORT" "$UPLOADS_DEV_S3_PORT" "$UPLOADS_DEV_DYNAMODB_PORT"; do
+    if curl -s -o /dev/null "http://127.0.0.1:$port"; then fail "port $port still answers after Ctrl-C"; fi
+  done
+  if pgrep -f "$WORK/state" >/dev/null; then fail "processes of make dev survived Ctrl-C: $(pgrep -af "$WORK/state")"; fi
+}
+press_ctrl_c
+
+# Running it again reuses what exists: the same key, and the upload and its bytes are still there.
+first_key=$UPLOADS_API_KEY
+start_dev
+wait_until_ready
+# shellcheck disable=SC1090
+. "$UPLOADS_DEV_ENV_FILE"
+[ "$UPLOADS_API_KEY" = "$first_key" ] || fail "the second make dev made a new API key instead of reusing the first"
+again=$(curl -s "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_id?return_presigned_urls=true" "${auth[@]}")
+read -r status download < <(python3 -c 'import json, sys; u = json.loads(sys.argv[1]); print(u["status"], u["presigned_url"])' "$again") \
+  || fail "the upload is gone after a restart: $again"
+[ "$status" = COMPLETED ] || fail "after a restart the upload is $status"
+[ "$(curl -s "$download")" = hello ] || fail "after a restart the bytes are gone"
+press_ctrl_c
+echo "make dev: served the API, the printed curl example worked, async confirmation completed, Ctrl-C stopped everything, a second run reused the state"
