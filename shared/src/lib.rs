@@ -14,6 +14,7 @@ pub mod aws;
 pub mod confirm;
 pub mod dispatch;
 pub mod error;
+pub mod expiry;
 pub mod http;
 pub mod ids;
 pub mod listing;

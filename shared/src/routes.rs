@@ -53,5 +53,5 @@ pub const ALL: &[Route] = &[
     GET_BATCH,
 ];
 
-/// Functions without a route: the state machine's worker.
-pub const WORKERS: &[&str] = &["confirm-worker"];
+/// Functions without a route: the state machine's worker and the TTL stream consumer.
+pub const WORKERS: &[&str] = &["confirm-worker", "expired-uploads"];

@@ -21,6 +21,11 @@ impl Timestamp {
         self.0
     }
 
+    /// Whole seconds since the Unix epoch (the form DynamoDB's TTL reads).
+    pub fn epoch_seconds(&self) -> i64 {
+        self.0.timestamp()
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         DateTime::parse_from_rfc3339(s)
             .ok()

@@ -103,6 +103,50 @@ fn the_templates_table_matches_the_schema_module() {
         .collect();
     assert_eq!(indexes, expected);
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+
+    let ttl = &props["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"].as_str(), Some(schema::TTL_ATTRIBUTE));
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+}
+
+/// The TTL consumer reads removed uploads from the stream's old images, and its event
+/// source only passes DynamoDB's own TTL removals of upload records.
+#[test]
+fn expired_uploads_reach_their_consumer_with_their_old_images() {
+    let template = template();
+    let tables = resources_of_type(&template, "AWS::DynamoDB::Table");
+    let view = tables[0].1["Properties"]["StreamSpecification"]["StreamViewType"].as_str();
+    assert_eq!(view, Some("NEW_AND_OLD_IMAGES"));
+
+    let functions = resources_of_type(&template, "AWS::Serverless::Function");
+    let (_, consumer) = functions
+        .iter()
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("expired-uploads"))
+        .expect("the expired-uploads function");
+    let events: Vec<&Value> = consumer["Properties"]["Events"]
+        .as_mapping()
+        .expect("Events")
+        .values()
+        .collect();
+    assert_eq!(events.len(), 1);
+    let props = &events[0]["Properties"];
+    assert_eq!(events[0]["Type"].as_str(), Some("DynamoDB"));
+    assert_eq!(
+        props["FunctionResponseTypes"].as_sequence().map(Vec::as_slice),
+        Some(&[Value::from("ReportBatchItemFailures")][..])
+    );
+    assert!(!props["DestinationConfig"]["OnFailure"]["Destination"].is_null());
+    let filters = props["FilterCriteria"]["Filters"].as_sequence().expect("filters");
+    assert_eq!(filters.len(), 1);
+    let pattern: serde_json::Value = serde_json::from_str(filters[0]["Pattern"].as_str().expect("pattern")).unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({
+            "eventName": ["REMOVE"],
+            "userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]},
+            "dynamodb": {"Keys": {"sk": {"S": ["upload"]}}}
+        })
+    );
 }
 
 type Endpoint = (String, String, String);

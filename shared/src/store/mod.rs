@@ -16,6 +16,7 @@
 //! | bucket counters | `bkt_…`                      | `counters`  | — |
 //! | task            | `task_…`                     | `task`      | — |
 //! | batch           | `batch_…`                    | `batch`     | — |
+//! | removal tombstone | `upl_…`                    | `removed`   | — |
 //! | upload          | `upl_…`                      | `upload`    | `gsi1pk = <bucket_id>`, `gsi1sk = <created_at>#<upload_id>`; `gsi2pk = <bucket_id>#<STATUS>`, `gsi2sk = <created_at>#<upload_id>` |
 //!
 //! Access patterns:
@@ -43,10 +44,14 @@
 //! uploads with equal bytes racing to complete, exactly one becomes the original.
 //! Every status change (create, confirm, fail) also moves the upload between the per-status
 //! count and byte attributes of the bucket's counters item, in the same transaction.
+//! Records of uploads that never completed (PENDING, FAILED) carry a TTL; when DynamoDB
+//! removes one, the `expired-uploads` function takes it out of the counters, writing a
+//! tombstone (itself with a TTL) in the same transaction so that happens once.
 //! All point reads are strongly consistent: a record is readable right after it is written.
 
 mod completion;
 mod counters;
+mod expiry;
 mod listing;
 pub mod schema;
 mod tenancy;
@@ -61,6 +66,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 pub use completion::Conflict;
+pub use uploads::{UNCONFIRMED_RETENTION_SECS, record_expiry};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -101,17 +107,52 @@ impl Store {
             .await
             .is_ok()
         {
+            self.ensure_ttl().await?;
             return Ok(false);
         }
         let request = schema::apply(self.client.create_table().table_name(&self.table)).map_err(|err| {
             tracing::error!(error = %err, "invalid table schema");
             ApiError::Internal
         })?;
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(false),
-            Err(err) => Err(sdk_failure("create table", err)),
+        let created = match request.send().await {
+            Ok(_) => true,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => false,
+            Err(err) => return Err(sdk_failure("create table", err)),
+        };
+        self.ensure_ttl().await?;
+        Ok(created)
+    }
+
+    /// Turns on TTL on `schema::TTL_ATTRIBUTE`, as `template.yaml` declares it.
+    async fn ensure_ttl(&self) -> Result<(), ApiError> {
+        use aws_sdk_dynamodb::types::{TimeToLiveSpecification, TimeToLiveStatus};
+        let current = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("describe time to live", err))?;
+        let status = current.time_to_live_description().and_then(|d| d.time_to_live_status());
+        if matches!(status, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)) {
+            return Ok(());
         }
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(schema::TTL_ATTRIBUTE)
+            .enabled(true)
+            .build()
+            .map_err(|err| {
+                tracing::error!(error = %err, "invalid TTL specification");
+                ApiError::Internal
+            })?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("update time to live", err))?;
+        Ok(())
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, ApiError> {

@@ -10,6 +10,10 @@ use aws_sdk_dynamodb::types::{
 pub const PARTITION_KEY: &str = "pk";
 pub const SORT_KEY: &str = "sk";
 
+/// DynamoDB's TTL attribute (epoch seconds): items carrying it are deleted some time after
+/// it passed. Only records of uploads that never completed, and tombstones, carry it.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexSchema {
     pub name: &'static str,

@@ -1,9 +1,27 @@
-use super::schema::{BY_CREATED_AT, BY_STATUS};
+use super::schema::{BY_CREATED_AT, BY_STATUS, TTL_ATTRIBUTE};
 use super::{Item, Store, key_pair, to_item};
 use crate::error::ApiError;
-use crate::model::Upload;
+use crate::model::{TaskStatus, Upload};
+use crate::time::Timestamp;
+use aws_sdk_dynamodb::types::AttributeValue;
 
-const UPLOAD: &str = "upload";
+pub(crate) const UPLOAD: &str = "upload";
+
+/// How long the record of an upload that never completed is kept after its upload URL
+/// expired (or after it failed, when that was later); DynamoDB's TTL then removes it.
+pub const UNCONFIRMED_RETENTION_SECS: i64 = 7 * 86_400;
+
+/// When DynamoDB may remove the upload's record: never for an upload that completed or is
+/// being confirmed; for a PENDING or FAILED one, `UNCONFIRMED_RETENTION_SECS` after its URL
+/// expired or it failed (`now`), whichever is later.
+pub fn record_expiry(upload: &Upload, now: Timestamp) -> Option<Timestamp> {
+    let since = match upload.status {
+        TaskStatus::Pending => upload.expires_at,
+        TaskStatus::Failed => upload.expires_at.max(now),
+        _ => return None,
+    };
+    Some(since.plus_seconds(UNCONFIRMED_RETENTION_SECS))
+}
 
 /// The GSI key attributes of an upload; they change whenever its status changes.
 pub(crate) fn index_keys(upload: &Upload) -> [(&'static str, String); 4] {
@@ -20,7 +38,8 @@ pub(crate) fn index_keys(upload: &Upload) -> [(&'static str, String); 4] {
 }
 
 /// The item of an upload: the record without its response-only `presigned_url`, with its
-/// table and GSI keys.
+/// table and GSI keys and, unless it completed, its TTL. Status changes replace the whole
+/// item, so completing an upload also takes its TTL away.
 pub(crate) fn upload_item(upload: &Upload) -> Result<Item, ApiError> {
     let mut keys = key_pair(upload.upload_id.clone(), UPLOAD).to_vec();
     keys.extend(index_keys(upload));
@@ -28,7 +47,14 @@ pub(crate) fn upload_item(upload: &Upload) -> Result<Item, ApiError> {
         presigned_url: None,
         ..upload.clone()
     };
-    to_item(&stored, &keys)
+    let mut item = to_item(&stored, &keys)?;
+    if let Some(expiry) = record_expiry(upload, Timestamp::now()) {
+        item.insert(
+            TTL_ATTRIBUTE.to_owned(),
+            AttributeValue::N(expiry.epoch_seconds().to_string()),
+        );
+    }
+    Ok(item)
 }
 
 impl Store {
@@ -97,5 +123,70 @@ impl Store {
 
     pub async fn upload(&self, upload_id: &str) -> Result<Option<Upload>, ApiError> {
         self.get(upload_id, UPLOAD).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Bucket;
+    use crate::uploads::NewUpload;
+
+    const DAY: i64 = 86_400;
+
+    fn pending(created_at: Timestamp) -> Upload {
+        let body = serde_json::json!({"filename": "a.txt", "content_type": "text/plain", "file_size_bytes": 5});
+        let bucket = Bucket {
+            bucket_id: "bkt_1".into(),
+            namespace_id: "ns_1".into(),
+            name: "b".into(),
+            max_file_size_bytes: 10,
+            created_at,
+        };
+        NewUpload::parse(Some(&body), 10)
+            .unwrap()
+            .into_pending("upl_1".into(), &bucket, created_at)
+    }
+
+    #[test]
+    fn a_pending_record_expires_a_retention_period_after_its_url() {
+        let created = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let upload = pending(created);
+        let expiry = record_expiry(&upload, created.plus_seconds(DAY * 30));
+        assert_eq!(expiry, Some(upload.expires_at.plus_seconds(UNCONFIRMED_RETENTION_SECS)));
+    }
+
+    #[test]
+    fn a_failed_record_expires_a_retention_period_after_its_url_or_its_failure() {
+        let created = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let failed = Upload {
+            status: TaskStatus::Failed,
+            ..pending(created)
+        };
+        let late = created.plus_seconds(DAY);
+        assert_eq!(
+            record_expiry(&failed, late),
+            Some(late.plus_seconds(UNCONFIRMED_RETENTION_SECS))
+        );
+        assert_eq!(
+            record_expiry(&failed, created),
+            Some(failed.expires_at.plus_seconds(UNCONFIRMED_RETENTION_SECS))
+        );
+    }
+
+    #[test]
+    fn records_of_uploads_that_completed_or_are_being_confirmed_never_expire() {
+        let created = Timestamp::now();
+        for status in [TaskStatus::Completed, TaskStatus::Processing] {
+            let upload = Upload {
+                status,
+                ..pending(created)
+            };
+            assert_eq!(record_expiry(&upload, created), None, "{status}");
+            let item = upload_item(&upload).unwrap();
+            assert!(!item.contains_key(TTL_ATTRIBUTE), "{status}");
+        }
+        let item = upload_item(&pending(created)).unwrap();
+        assert!(item.contains_key(TTL_ATTRIBUTE));
     }
 }

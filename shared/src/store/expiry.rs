@@ -1,0 +1,47 @@
+//! Records removed by DynamoDB's TTL leave the bucket's counters behind: this takes them out,
+//! exactly once however often the removal is delivered.
+
+use super::schema::TTL_ATTRIBUTE;
+use super::{Store, to_item};
+use crate::error::ApiError;
+use crate::model::Upload;
+use crate::time::Timestamp;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+
+/// The sort key of the tombstone that records an upload's removal was counted.
+const REMOVED: &str = "removed";
+
+/// Stream records live 24 hours; a tombstone must outlive every redelivery of its removal.
+const TOMBSTONE_RETENTION_SECS: i64 = 3 * 86_400;
+
+#[derive(Serialize)]
+struct Tombstone<'a> {
+    upload_id: &'a str,
+    bucket_id: &'a str,
+    removed_at: Timestamp,
+}
+
+impl Store {
+    /// Takes a removed upload out of its bucket's counters, together with a tombstone whose
+    /// absence is the condition. `false` when an earlier delivery already did.
+    pub async fn uncount_removed_upload(&self, upload: &Upload) -> Result<bool, ApiError> {
+        let now = Timestamp::now();
+        let tombstone = Tombstone {
+            upload_id: &upload.upload_id,
+            bucket_id: &upload.bucket_id,
+            removed_at: now,
+        };
+        let mut item = to_item(&tombstone, &super::key_pair(upload.upload_id.clone(), REMOVED))?;
+        item.insert(
+            TTL_ATTRIBUTE.to_owned(),
+            AttributeValue::N(now.plus_seconds(TOMBSTONE_RETENTION_SECS).epoch_seconds().to_string()),
+        );
+        let size = i64::try_from(upload.file_size_bytes).map_err(|_| ApiError::Internal)?;
+        let items = vec![
+            self.transact_put(item, None)?,
+            self.counters_change(&upload.bucket_id, &[(upload.status, -1, -size)])?,
+        ];
+        Ok(self.transact("uncount removed upload", items).await?.is_ok())
+    }
+}

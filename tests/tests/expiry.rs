@@ -1,0 +1,228 @@
+//! Records of uploads that never completed expire through DynamoDB's TTL, and the
+//! `expired-uploads` function (run by `cargo lambda watch`, fed here the stream records
+//! DynamoDB would send for a TTL removal) deletes their bytes and takes them out of the
+//! bucket's counters exactly once. DynamoDB Local keeps expired items, so the removal
+//! itself is a DeleteItem here.
+
+use api_tests::*;
+use aws_sdk_dynamodb::types::AttributeValue;
+use bucket_uploads::model::TaskStatus;
+use bucket_uploads::store::UNCONFIRMED_RETENTION_SECS;
+use bucket_uploads::store::schema::TTL_ATTRIBUTE;
+use bucket_uploads::time::Timestamp;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn upload_key(upload_id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(upload_id.to_owned())),
+        ("sk".to_owned(), AttributeValue::S("upload".to_owned())),
+    ])
+}
+
+async fn raw_upload(tenant: &Tenant, upload_id: &str) -> Item {
+    let store = &tenant.app.store;
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .set_key(Some(upload_key(upload_id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("{upload_id} is not stored"))
+}
+
+fn ttl_of(item: &Item) -> Option<i64> {
+    match item.get(TTL_ATTRIBUTE) {
+        Some(AttributeValue::N(n)) => Some(n.parse().unwrap()),
+        None => None,
+        other => panic!("ttl is not a number: {other:?}"),
+    }
+}
+
+fn epoch_of(value: &Value) -> i64 {
+    Timestamp::parse(value.as_str().unwrap()).unwrap().epoch_seconds()
+}
+
+#[tokio::test]
+async fn unconfirmed_upload_records_expire_and_completed_ones_do_not() {
+    let tenant = Tenant::new().await;
+    let created = tenant.uploaded(b"bytes", json!({})).await;
+    let upload_id = created["upload_id"].as_str().unwrap();
+    let expected = epoch_of(&created["expires_at"]) + UNCONFIRMED_RETENTION_SECS;
+    assert_eq!(ttl_of(&raw_upload(&tenant, upload_id).await), Some(expected));
+
+    expect_json(tenant.confirm(upload_id, None).await, 200).await;
+    assert_eq!(ttl_of(&raw_upload(&tenant, upload_id).await), None);
+}
+
+#[tokio::test]
+async fn an_upload_failed_by_expiry_is_kept_for_the_retention_period_from_its_failure() {
+    let tenant = Tenant::new().await;
+    let body = json!({"filename": "old.txt", "content_type": "text/plain", "file_size_bytes": 3});
+    let new = bucket_uploads::uploads::NewUpload::parse(Some(&body), 10).unwrap();
+    let upload = new.into_pending(
+        bucket_uploads::ids::IdKind::Upload.generate(),
+        &tenant.bucket,
+        Timestamp::now().plus_seconds(-3660),
+    );
+    tenant.app.store.insert_upload(&upload).await.unwrap();
+    let before = Timestamp::now().epoch_seconds();
+    expect_error(tenant.confirm(&upload.upload_id, None).await, 400, "BadRequestError").await;
+    let after = Timestamp::now().epoch_seconds();
+
+    let item = raw_upload(&tenant, &upload.upload_id).await;
+    assert_eq!(item.get("status"), Some(&AttributeValue::S("FAILED".into())));
+    let ttl = ttl_of(&item).expect("a failed upload's record expires");
+    assert!(
+        (before + UNCONFIRMED_RETENTION_SECS..=after + UNCONFIRMED_RETENTION_SECS).contains(&ttl),
+        "ttl {ttl} is not {UNCONFIRMED_RETENTION_SECS}s after the failure ({before}..={after})"
+    );
+}
+
+/// Removes the upload's record as TTL would and returns the stream record of that removal;
+/// `by_ttl: false` makes it an ordinary delete by some IAM user.
+async fn remove(tenant: &Tenant, upload_id: &str, sequence: u32, by_ttl: bool) -> Value {
+    let old = raw_upload(tenant, upload_id).await;
+    let store = &tenant.app.store;
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .set_key(Some(upload_key(upload_id)))
+        .send()
+        .await
+        .unwrap();
+    let user = if by_ttl {
+        json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"})
+    } else {
+        json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE"})
+    };
+    stream_record(&old, sequence, Some(user))
+}
+
+fn stream_record(old: &Item, sequence: u32, user: Option<Value>) -> Value {
+    let image = |item: &Item| serde_json::to_value(serde_dynamo::Item::from(item.clone())).unwrap();
+    let keys: Item = old
+        .iter()
+        .filter(|(name, _)| *name == "pk" || *name == "sk")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut record = json!({
+        "eventID": format!("event-{sequence}"),
+        "eventName": "REMOVE",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/uploads/stream/2026-01-01T00:00:00.000",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_790_000_000,
+            "Keys": image(&keys),
+            "OldImage": image(old),
+            "SequenceNumber": sequence.to_string(),
+            "SizeBytes": 512,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    });
+    if let Some(user) = user {
+        record["userIdentity"] = user;
+    }
+    record
+}
+
+/// Invokes the consumer through `cargo lambda watch` and returns the sequence numbers it
+/// reported as failed.
+async fn deliver(records: &[Value]) -> Vec<String> {
+    let url = format!("{}/2015-03-31/functions/expired-uploads/invocations", api_url());
+    let response = http()
+        .post(url)
+        .json(&json!({ "Records": records }))
+        .send()
+        .await
+        .expect("invoke expired-uploads");
+    let answer = expect_json(response, 200).await;
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a batch response: {answer}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `(PENDING uploads, their bytes)` in the bucket's counters.
+async fn pending_counted(tenant: &Tenant) -> (u64, u64) {
+    let stats = tenant.app.store.bucket_stats(&tenant.bucket.bucket_id).await.unwrap();
+    let count = stats.uploads_by_status.get(&TaskStatus::Pending).copied().unwrap_or(0);
+    (count, stats.total_size_bytes)
+}
+
+fn s3_key(created: &Value) -> String {
+    created["s3_key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_ttl_removal_deletes_the_bytes_and_uncounts_the_upload_once() {
+    let tenant = Tenant::new().await;
+    let first = tenant.uploaded(b"abc", json!({})).await;
+    let second = tenant.uploaded(b"defgh", json!({})).await;
+    assert_eq!(pending_counted(&tenant).await, (2, 8));
+
+    let removal = remove(&tenant, first["upload_id"].as_str().unwrap(), 1, true).await;
+    assert_eq!(deliver(std::slice::from_ref(&removal)).await, Vec::<String>::new());
+    assert_eq!(pending_counted(&tenant).await, (1, 5));
+    assert!(!tenant.app.objects.exists(&s3_key(&first)).await.unwrap());
+    assert!(tenant.app.objects.exists(&s3_key(&second)).await.unwrap());
+
+    // Streams deliver at least once: the same removal again changes nothing.
+    assert_eq!(deliver(&[removal]).await, Vec::<String>::new());
+    assert_eq!(pending_counted(&tenant).await, (1, 5));
+
+    let listed = expect_json(tenant.list("", json!({})).await, 200).await;
+    assert_eq!(listed["pagination"]["total"], 1, "{listed}");
+    assert_eq!(listed["stats"]["uploads_by_status"], json!({"PENDING": 1}), "{listed}");
+}
+
+#[tokio::test]
+async fn removals_that_are_not_ttl_expiries_of_uploads_are_ignored() {
+    let tenant = Tenant::new().await;
+    let upload = tenant.uploaded(b"abc", json!({})).await;
+    let upload_id = upload["upload_id"].as_str().unwrap();
+
+    let by_user = remove(&tenant, upload_id, 1, false).await;
+    let mut counters_by_ttl = by_user.clone();
+    counters_by_ttl["userIdentity"] = json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
+    counters_by_ttl["dynamodb"]["Keys"]["sk"] = json!({"S": "counters"});
+    let mut inserted = counters_by_ttl.clone();
+    inserted["eventName"] = json!("INSERT");
+    inserted["dynamodb"]["Keys"]["sk"] = json!({"S": "upload"});
+
+    assert_eq!(
+        deliver(&[by_user, counters_by_ttl, inserted]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(pending_counted(&tenant).await, (1, 3));
+    assert!(tenant.app.objects.exists(&s3_key(&upload)).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_processed_is_reported_and_stops_the_batch() {
+    let tenant = Tenant::new().await;
+    let broken = tenant.uploaded(b"abc", json!({})).await;
+    let fine = tenant.uploaded(b"defgh", json!({})).await;
+    let mut unreadable = remove(&tenant, broken["upload_id"].as_str().unwrap(), 7, true).await;
+    unreadable["dynamodb"]["OldImage"] = json!({});
+    let readable = remove(&tenant, fine["upload_id"].as_str().unwrap(), 8, true).await;
+
+    // Lambda retries from the reported record, so the one after it must not be done yet.
+    assert_eq!(deliver(&[unreadable, readable.clone()]).await, vec!["7".to_owned()]);
+    assert_eq!(pending_counted(&tenant).await, (2, 8));
+    assert!(tenant.app.objects.exists(&s3_key(&fine)).await.unwrap());
+
+    assert_eq!(deliver(&[readable]).await, Vec::<String>::new());
+    assert_eq!(pending_counted(&tenant).await, (1, 3));
+}
