@@ -3,13 +3,26 @@
 use crate::aws::sdk_failure;
 use crate::error::ApiError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
-use aws_sdk_s3::types::ChecksumMode;
+use aws_sdk_s3::types::{ChecksumMode, Tag, Tagging};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// How long a fresh download URL stays valid.
 pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
+
+/// The object tag that tells whether an object's upload was confirmed. Every presigned PUT
+/// stores its object tagged `upload-state=unconfirmed`; confirmation retags it
+/// `confirmed` before recording it. The bucket's lifecycle rule (`template.yaml`) expires
+/// objects still unconfirmed, which only happens to uploads that never completed.
+pub const STATE_TAG: &str = "upload-state";
+pub const UNCONFIRMED: &str = "unconfirmed";
+pub const CONFIRMED: &str = "confirmed";
+
+/// The `x-amz-tagging` header every presigned PUT signs (and so must carry).
+pub fn unconfirmed_tagging() -> String {
+    format!("{STATE_TAG}={UNCONFIRMED}")
+}
 
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
@@ -51,8 +64,9 @@ impl ObjectStore {
         &self.client
     }
 
-    /// A PUT URL whose signature covers Content-Type and Content-Length (and, with a hash,
-    /// `x-amz-checksum-sha256`), so S3 refuses any other type, size or bytes.
+    /// A PUT URL whose signature covers Content-Type, Content-Length and the unconfirmed
+    /// state tag (and, with a hash, `x-amz-checksum-sha256`), so S3 refuses any other type,
+    /// size or bytes, and every object starts out unconfirmed.
     pub async fn presign_put(
         &self,
         key: &str,
@@ -66,7 +80,8 @@ impl ObjectStore {
             .bucket(&self.bucket)
             .key(key)
             .content_type(needs.content_type)
-            .content_length(length);
+            .content_length(length)
+            .tagging(unconfirmed_tagging());
         let presigned = match needs.sha256_hex {
             // The presigner drops `checksum_sha256` (aws-sdk-rust#1103), so the header is
             // added to the request just before signing, which makes it a signed header.
@@ -143,6 +158,30 @@ impl ObjectStore {
             hasher.update(&chunk);
         }
         Ok(Some(hex::encode(hasher.finalize())))
+    }
+
+    /// Retags the object `confirmed`, so the lifecycle rule for unconfirmed objects no
+    /// longer applies to it.
+    pub async fn mark_confirmed(&self, key: &str) -> Result<(), ApiError> {
+        let invalid = |err: aws_sdk_s3::error::BuildError| {
+            tracing::error!(error = %err, "invalid tagging");
+            ApiError::Internal
+        };
+        let tag = Tag::builder()
+            .key(STATE_TAG)
+            .value(CONFIRMED)
+            .build()
+            .map_err(invalid)?;
+        let tagging = Tagging::builder().tag_set(tag).build().map_err(invalid)?;
+        self.client
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| sdk_failure("put object tagging", err))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), ApiError> {

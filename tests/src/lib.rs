@@ -201,8 +201,42 @@ pub fn sha256_base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
 
-/// PUTs `body` to a presigned URL with the given headers and returns the status.
+/// The object's `upload-state` tag, read from the S3 server.
+pub async fn state_tag(app: &App, key: &str) -> Option<String> {
+    let tagging = app
+        .objects
+        .client()
+        .get_object_tagging()
+        .bucket(app.objects.bucket())
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("GetObjectTagging {key}: {err:?}"));
+    tagging
+        .tag_set()
+        .iter()
+        .find(|tag| tag.key() == bucket_uploads::objects::STATE_TAG)
+        .map(|tag| tag.value().to_owned())
+}
+
+/// The `x-amz-tagging` header every presigned PUT signs.
+pub const UNCONFIRMED_TAGGING: (&str, &str) = ("x-amz-tagging", "upload-state=unconfirmed");
+
+/// PUTs `body` to a presigned URL with the given headers, plus `UNCONFIRMED_TAGGING` unless
+/// they name an `x-amz-tagging` of their own, and returns the status.
 pub async fn put(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
+    let mut all = headers.to_vec();
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(UNCONFIRMED_TAGGING.0))
+    {
+        all.push(UNCONFIRMED_TAGGING);
+    }
+    put_exactly(url, &all, body).await
+}
+
+/// PUTs `body` to a presigned URL with exactly the given headers and returns the status.
+pub async fn put_exactly(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
     let mut request = http().put(url).body(body);
     for (name, value) in headers {
         request = request.header(*name, *value);

@@ -78,6 +78,11 @@ async fn a_150_mb_object_is_confirmed_asynchronously_with_bounded_memory() {
     let upload = expect_json(tenant.get_upload(upload_id, "").await, 200).await;
     assert_eq!(upload["status"], "COMPLETED");
     assert_eq!(upload["file_hash"], expected_hash.as_str());
+    let key = upload["s3_key"].as_str().unwrap();
+    assert_eq!(
+        api_tests::state_tag(&tenant.app, key).await.as_deref(),
+        Some("confirmed")
+    );
     assert_eq!(upload["task_id"], task_id.as_str());
     assert_eq!(upload["object_id"], task["outputs"]["object_id"]);
 

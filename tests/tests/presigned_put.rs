@@ -1,7 +1,7 @@
 //! The S3 server, not the client, enforces what the presigned PUT URL signed: any other
 //! Content-Type, length, signature, time or bytes is refused, and nothing is stored.
 
-use api_tests::{Tenant, put, sha256_base64, sha256_hex};
+use api_tests::{Tenant, expect_json, put, put_exactly, sha256_base64, sha256_hex, state_tag};
 use bucket_uploads::objects::PutRequirements;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -33,6 +33,27 @@ async fn another_content_type_is_refused() {
         put(&url, &[("content-type", "application/pdf")], BYTES.to_vec()).await,
         200
     );
+}
+
+#[tokio::test]
+async fn objects_start_out_tagged_unconfirmed_and_confirmation_retags_them() {
+    let tenant = Tenant::new().await;
+    let (url, key) = pending(&tenant, json!({})).await;
+    let content_type = ("content-type", "application/pdf");
+    assert_eq!(put_exactly(&url, &[content_type], BYTES.to_vec()).await, 403);
+    let claims_confirmed = ("x-amz-tagging", "upload-state=confirmed");
+    assert_eq!(
+        put_exactly(&url, &[content_type, claims_confirmed], BYTES.to_vec()).await,
+        403
+    );
+    assert_nothing_stored(&tenant, &key).await;
+
+    assert_eq!(put(&url, &[content_type], BYTES.to_vec()).await, 200);
+    assert_eq!(state_tag(&tenant.app, &key).await.as_deref(), Some("unconfirmed"));
+
+    let upload_id = key.split('/').nth(2).unwrap();
+    expect_json(tenant.confirm(upload_id, None).await, 200).await;
+    assert_eq!(state_tag(&tenant.app, &key).await.as_deref(), Some("confirmed"));
 }
 
 #[tokio::test]

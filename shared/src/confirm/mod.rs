@@ -131,6 +131,10 @@ pub async fn complete(app: &App, upload: Upload, request: &ConfirmRequest) -> Re
 /// upload of the same bytes became the original first. With a task, the task completes in
 /// the same transaction, its outputs describing the result; with `auto_batch_namespace`,
 /// the submitted batch is created in it too.
+///
+/// The object is retagged confirmed first: a completed upload must never keep bytes the
+/// lifecycle rule would expire, while a confirmed tag on an upload that then fails to
+/// record only keeps its bytes until its record expires (and `expired-uploads` deletes them).
 async fn record(
     app: &App,
     upload: Upload,
@@ -139,6 +143,7 @@ async fn record(
     task: Option<&Task>,
     auto_batch_namespace: Option<&str>,
 ) -> Result<Upload, ApiError> {
+    app.objects.mark_confirmed(&upload.s3_key).await?;
     for _ in 0..MAX_ATTEMPTS {
         let marker = app.store.hash_marker(&upload.bucket_id, &verified.file_hash).await?;
         let now = Timestamp::now();

@@ -2,7 +2,7 @@
 
 mod new_upload;
 
-pub use new_upload::NewUpload;
+pub use new_upload::{MAX_EXPIRATION_SECS, NewUpload};
 
 use crate::app::App;
 use crate::auth::Scope;
@@ -65,8 +65,10 @@ pub async fn create_upload(
 /// Tells the client exactly which headers its PUT must carry to match the signature.
 fn put_instructions(needs: &PutRequirements<'_>) -> String {
     let mut message = format!(
-        "PUT the file to presigned_url with headers Content-Type: {} and Content-Length: {}",
-        needs.content_type, needs.content_length
+        "PUT the file to presigned_url with headers Content-Type: {}, Content-Length: {} and x-amz-tagging: {}",
+        needs.content_type,
+        needs.content_length,
+        crate::objects::unconfirmed_tagging()
     );
     if needs.sha256_hex.is_some() {
         message.push_str(" and x-amz-checksum-sha256: <base64 of the SHA-256 digest>");

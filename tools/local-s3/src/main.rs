@@ -6,6 +6,7 @@
 //! kernel picks a free port, which is printed and optionally written to `--port-file`, so
 //! test runs never race for a port.
 
+mod object_tags;
 mod verifying_store;
 
 use clap::Parser;
@@ -48,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let fs =
         s3s_fs::FileSystem::new(&opt.root).map_err(|err| format!("cannot serve {}: {err:?}", opt.root.display()))?;
-    let store = verifying_store::VerifyingStore::new(fs);
+    let store = verifying_store::VerifyingStore::new(fs, opt.root.clone());
     let service = {
         let mut builder = S3ServiceBuilder::new(store);
         builder.set_auth(SimpleAuth::from_single(opt.access_key, opt.secret_key));

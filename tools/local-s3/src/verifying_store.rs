@@ -3,23 +3,48 @@
 //!
 //! s3s-fs compares `x-amz-checksum-sha256` only after it has moved the file into place, so
 //! a refused upload would still leave bytes behind (and could replace a good object). Real
-//! S3 stores nothing on `BadDigest`; this wrapper restores that behaviour. Only the
-//! operations the API and its tests use are delegated; the rest answer `NotImplemented`.
+//! S3 stores nothing on `BadDigest`; this wrapper restores that behaviour. It also keeps
+//! object tags (see `object_tags`), which s3s-fs ignores. Only the operations the API and
+//! its tests use are delegated; the rest answer `NotImplemented`.
 
+use crate::object_tags::{ObjectTags, parse_header};
 use base64::Engine;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use sha2::{Digest, Sha256};
+use std::path::{Component, Path, PathBuf};
 
 pub struct VerifyingStore {
     inner: s3s_fs::FileSystem,
+    root: PathBuf,
+    tags: ObjectTags,
 }
 
 impl VerifyingStore {
-    pub fn new(inner: s3s_fs::FileSystem) -> Self {
-        Self { inner }
+    /// `root` is the directory `inner` serves.
+    pub fn new(inner: s3s_fs::FileSystem, root: PathBuf) -> Self {
+        Self {
+            inner,
+            root,
+            tags: ObjectTags::default(),
+        }
+    }
+
+    /// Whether the object's file exists (s3s-fs keeps `bucket/key` under its root).
+    fn object_exists(&self, bucket: &str, key: &str) -> bool {
+        let relative = Path::new(bucket).join(key);
+        let contained = relative.components().all(|c| matches!(c, Component::Normal(_)));
+        contained && self.root.join(relative).is_file()
+    }
+
+    fn existing(&self, bucket: &str, key: &str) -> S3Result<()> {
+        if self.object_exists(bucket, key) {
+            Ok(())
+        } else {
+            Err(s3_error!(NoSuchKey))
+        }
     }
 }
 
@@ -45,6 +70,35 @@ macro_rules! verifying_s3_impl {
                 self.verified_put(req).await
             }
 
+            async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let response = self.inner.delete_object(req).await?;
+                self.tags.remove(&bucket, &key);
+                Ok(response)
+            }
+
+            async fn put_object_tagging(
+                &self,
+                req: S3Request<PutObjectTaggingInput>,
+            ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+                let input = req.input;
+                self.existing(&input.bucket, &input.key)?;
+                self.tags.set(&input.bucket, &input.key, input.tagging.tag_set);
+                Ok(S3Response::new(PutObjectTaggingOutput::default()))
+            }
+
+            async fn get_object_tagging(
+                &self,
+                req: S3Request<GetObjectTaggingInput>,
+            ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+                let input = req.input;
+                self.existing(&input.bucket, &input.key)?;
+                Ok(S3Response::new(GetObjectTaggingOutput {
+                    tag_set: self.tags.get(&input.bucket, &input.key),
+                    version_id: None,
+                }))
+            }
+
             $(
                 async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
                     self.inner.$op(req).await
@@ -67,7 +121,12 @@ impl VerifyingStore {
             ));
         }
         req.input.body = Some(StreamingBlob::from(s3s::Body::from(bytes)));
-        self.inner.put_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let tags = req.input.tagging.as_deref().map(parse_header).unwrap_or_default();
+        let response = self.inner.put_object(req).await?;
+        // A PUT replaces the object, tags included.
+        self.tags.set(&bucket, &key, tags);
+        Ok(response)
     }
 }
 
@@ -78,7 +137,6 @@ verifying_s3_impl! {
     get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
     get_object: GetObjectInput => GetObjectOutput;
     head_object: HeadObjectInput => HeadObjectOutput;
-    delete_object: DeleteObjectInput => DeleteObjectOutput;
     delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
     list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
     copy_object: CopyObjectInput => CopyObjectOutput;
