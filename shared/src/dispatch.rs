@@ -109,7 +109,7 @@ impl Dispatcher {
                 state_machine_arn,
             },
             (None, Some(function)) => Dispatcher::Local {
-                client: aws_sdk_lambda::Client::new(sdk),
+                client: local_lambda_client(sdk),
                 function,
             },
             (None, None) => Dispatcher::Unconfigured,
@@ -150,6 +150,16 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// A Lambda client that makes one call per invocation: `run_state_machine` plays the
+/// state machine's retries, and `cargo lambda watch` answers a function's error with a 5xx
+/// that the SDK's own retries would otherwise repeat (each worker run made three).
+fn local_lambda_client(sdk: &aws_config::SdkConfig) -> aws_sdk_lambda::Client {
+    let config = aws_sdk_lambda::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
 }
 
 async fn invoke_local(client: &aws_sdk_lambda::Client, function: &str, payload: Value) -> Outcome {
@@ -228,6 +238,18 @@ mod tests {
         )
         .await;
         (outcome, calls.into_inner().unwrap())
+    }
+
+    #[test]
+    fn the_local_worker_is_invoked_once_per_state_machine_attempt() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let Dispatcher::Local { client, .. } = Dispatcher::new(&sdk, None, Some("worker".into())) else {
+            panic!("expected the local dispatcher");
+        };
+        let retries = client.config().retry_config().expect("a retry config");
+        assert_eq!(retries.max_attempts(), 1);
     }
 
     #[test]
