@@ -53,7 +53,7 @@ u = json.loads(sys.argv[1])
 print(u["upload_id"], u["presigned_url"], u["status"])' "$created") || fail "the curl example did not create an upload: $created"
 [ "$status" = PENDING ] || fail "unexpected status $status"
 
-code=$(printf 'hello\n' | curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: text/plain' -H 'x-amz-tagging: upload-state=unconfirmed' --data-binary @- "$presigned_url")
+code=$(printf 'hello\n' | curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: text/plain' -H 'x-amz-tagging: upload-state=unconfirmed' -H 'If-None-Match: *' --data-binary @- "$presigned_url")
 [ "$code" = 200 ] || fail "PUT to the presigned URL answered $code"
 
 # shellcheck disable=SC1090

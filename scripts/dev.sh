@@ -52,7 +52,7 @@ curl -s -X POST '$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads' -H 'Author
 
 Then PUT the bytes to the returned presigned_url (exactly the signed headers):
 
-printf 'hello\n' | curl -s -X PUT -H 'Content-Type: text/plain' -H 'x-amz-tagging: upload-state=unconfirmed' --data-binary @- '<presigned_url>'
+printf 'hello\n' | curl -s -X PUT -H 'Content-Type: text/plain' -H 'x-amz-tagging: upload-state=unconfirmed' -H 'If-None-Match: *' --data-binary @- '<presigned_url>'
 
 and read it back:
 

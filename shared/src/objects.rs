@@ -64,9 +64,10 @@ impl ObjectStore {
         &self.client
     }
 
-    /// A PUT URL whose signature covers Content-Type, Content-Length and the unconfirmed
-    /// state tag (and, with a hash, `x-amz-checksum-sha256`), so S3 refuses any other type,
-    /// size or bytes, and every object starts out unconfirmed.
+    /// A PUT URL whose signature covers Content-Type, Content-Length, the unconfirmed
+    /// state tag and `If-None-Match: *` (and, with a hash, `x-amz-checksum-sha256`), so S3
+    /// refuses any other type, size or bytes, every object starts out unconfirmed, and once
+    /// an object is stored no second PUT can replace the bytes a confirmation verified.
     pub async fn presign_put(
         &self,
         key: &str,
@@ -81,7 +82,8 @@ impl ObjectStore {
             .key(key)
             .content_type(needs.content_type)
             .content_length(length)
-            .tagging(unconfirmed_tagging());
+            .tagging(unconfirmed_tagging())
+            .if_none_match("*");
         let presigned = match needs.sha256_hex {
             // The presigner drops `checksum_sha256` (aws-sdk-rust#1103), so the header is
             // added to the request just before signing, which makes it a signed header.

@@ -219,18 +219,18 @@ pub async fn state_tag(app: &App, key: &str) -> Option<String> {
         .map(|tag| tag.value().to_owned())
 }
 
-/// The `x-amz-tagging` header every presigned PUT signs.
-pub const UNCONFIRMED_TAGGING: (&str, &str) = ("x-amz-tagging", "upload-state=unconfirmed");
+/// The headers every presigned PUT signs besides Content-Type (and a declared checksum).
+pub const SIGNED_PUT_HEADERS: [(&str, &str); 2] =
+    [("x-amz-tagging", "upload-state=unconfirmed"), ("if-none-match", "*")];
 
-/// PUTs `body` to a presigned URL with the given headers, plus `UNCONFIRMED_TAGGING` unless
-/// they name an `x-amz-tagging` of their own, and returns the status.
+/// PUTs `body` to a presigned URL with the given headers, plus those of
+/// `SIGNED_PUT_HEADERS` they do not name themselves, and returns the status.
 pub async fn put(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
     let mut all = headers.to_vec();
-    if !headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case(UNCONFIRMED_TAGGING.0))
-    {
-        all.push(UNCONFIRMED_TAGGING);
+    for (name, value) in SIGNED_PUT_HEADERS {
+        if !headers.iter().any(|(given, _)| given.eq_ignore_ascii_case(name)) {
+            all.push((name, value));
+        }
     }
     put_exactly(url, &all, body).await
 }

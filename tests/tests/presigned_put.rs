@@ -1,7 +1,7 @@
 //! The S3 server, not the client, enforces what the presigned PUT URL signed: any other
 //! Content-Type, length, signature, time or bytes is refused, and nothing is stored.
 
-use api_tests::{Tenant, expect_json, put, put_exactly, sha256_base64, sha256_hex, state_tag};
+use api_tests::{SIGNED_PUT_HEADERS, Tenant, expect_json, put, put_exactly, sha256_base64, sha256_hex, state_tag};
 use bucket_uploads::objects::PutRequirements;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -40,10 +40,11 @@ async fn objects_start_out_tagged_unconfirmed_and_confirmation_retags_them() {
     let tenant = Tenant::new().await;
     let (url, key) = pending(&tenant, json!({})).await;
     let content_type = ("content-type", "application/pdf");
-    assert_eq!(put_exactly(&url, &[content_type], BYTES.to_vec()).await, 403);
+    let condition = SIGNED_PUT_HEADERS[1];
+    assert_eq!(put_exactly(&url, &[content_type, condition], BYTES.to_vec()).await, 403);
     let claims_confirmed = ("x-amz-tagging", "upload-state=confirmed");
     assert_eq!(
-        put_exactly(&url, &[content_type, claims_confirmed], BYTES.to_vec()).await,
+        put_exactly(&url, &[content_type, condition, claims_confirmed], BYTES.to_vec()).await,
         403
     );
     assert_nothing_stored(&tenant, &key).await;
@@ -53,6 +54,30 @@ async fn objects_start_out_tagged_unconfirmed_and_confirmation_retags_them() {
 
     let upload_id = key.split('/').nth(2).unwrap();
     expect_json(tenant.confirm(upload_id, None).await, 200).await;
+    assert_eq!(state_tag(&tenant.app, &key).await.as_deref(), Some("confirmed"));
+}
+
+#[tokio::test]
+async fn a_stored_object_cannot_be_replaced_through_its_url() {
+    let tenant = Tenant::new().await;
+    let (url, key) = pending(&tenant, json!({})).await;
+    let content_type = ("content-type", "application/pdf");
+    let without_condition = [content_type, SIGNED_PUT_HEADERS[0]];
+    assert_eq!(put_exactly(&url, &without_condition, BYTES.to_vec()).await, 403);
+    assert_nothing_stored(&tenant, &key).await;
+    assert_eq!(put(&url, &[content_type], BYTES.to_vec()).await, 200);
+
+    let other: Vec<u8> = BYTES.iter().rev().copied().collect();
+    assert_eq!(put(&url, &[content_type], other.clone()).await, 412);
+    let upload_id = key.split('/').nth(2).unwrap();
+    let confirmed = expect_json(tenant.confirm(upload_id, None).await, 200).await;
+    assert_eq!(confirmed["file_hash"], sha256_hex(BYTES).as_str());
+    // After confirmation too: the verified bytes and their confirmed tag stay.
+    assert_eq!(put(&url, &[content_type], other).await, 412);
+    assert_eq!(
+        tenant.app.objects.sha256_hex(&key).await.unwrap(),
+        Some(sha256_hex(BYTES))
+    );
     assert_eq!(state_tag(&tenant.app, &key).await.as_deref(), Some("confirmed"));
 }
 

@@ -65,7 +65,7 @@ pub async fn create_upload(
 /// Tells the client exactly which headers its PUT must carry to match the signature.
 fn put_instructions(needs: &PutRequirements<'_>) -> String {
     let mut message = format!(
-        "PUT the file to presigned_url with headers Content-Type: {}, Content-Length: {} and x-amz-tagging: {}",
+        "PUT the file to presigned_url with headers Content-Type: {}, Content-Length: {}, x-amz-tagging: {} and If-None-Match: *",
         needs.content_type,
         needs.content_length,
         crate::objects::unconfirmed_tagging()
