@@ -149,19 +149,22 @@ fn expired_uploads_reach_their_consumer_with_their_old_images() {
     let view = tables[0].1["Properties"]["StreamSpecification"]["StreamViewType"].as_str();
     assert_eq!(view, Some("NEW_AND_OLD_IMAGES"));
 
-    let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    let (_, consumer) = functions
-        .iter()
-        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("expired-uploads"))
-        .expect("the expired-uploads function");
-    let events: Vec<&Value> = consumer["Properties"]["Events"]
-        .as_mapping()
-        .expect("Events")
-        .values()
-        .collect();
-    assert_eq!(events.len(), 1);
-    let props = &events[0]["Properties"];
-    assert_eq!(events[0]["Type"].as_str(), Some("DynamoDB"));
+    let mappings = resources_of_type(&template, "AWS::Lambda::EventSourceMapping");
+    assert_eq!(mappings.len(), 1, "one event source mapping expected");
+    let props = &mappings[0].1["Properties"];
+    let Value::Tagged(function) = &props["FunctionName"] else {
+        panic!("FunctionName is not a !Ref");
+    };
+    assert_eq!(function.value.as_str(), Some("ExpiredUploadsFunction"));
+    let consumer = &template["Resources"]["ExpiredUploadsFunction"];
+    assert_eq!(
+        consumer["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("expired-uploads")
+    );
+    assert!(
+        consumer["Properties"].get("Events").is_none(),
+        "a SAM event would attach a managed policy that reads every stream"
+    );
     assert_eq!(
         props["FunctionResponseTypes"].as_sequence().map(Vec::as_slice),
         Some(&[Value::from("ReportBatchItemFailures")][..])
