@@ -28,6 +28,14 @@ start_isolated_services
 API_PORT=$(free_port)
 start_watch "$API_PORT" "$RUN_DIR/watch.log" --ignore-changes
 export UPLOADS_TEST_API_URL="http://127.0.0.1:$API_PORT"
+# A second API on the same table whose functions cannot reach S3 (a closed port), so tests
+# can see how S3 trouble reaches a client. The environment is put back for everything else.
+S3_DOWN_PORT=$(free_port)
+LIVE_S3=$AWS_ENDPOINT_URL_S3
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$(free_port)"
+start_watch "$S3_DOWN_PORT" "$RUN_DIR/watch-s3-down.log" --ignore-changes
+export AWS_ENDPOINT_URL_S3=$LIVE_S3 AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$API_PORT"
+export UPLOADS_TEST_S3_DOWN_API_URL="http://127.0.0.1:$S3_DOWN_PORT"
 # The first request to each function starts its process; do it before the clock matters.
 curl -s -o /dev/null --max-time 300 -X POST "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads"
 curl -s -o /dev/null --max-time 300 "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads/upl_00000000000000000000000000"

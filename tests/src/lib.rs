@@ -26,6 +26,12 @@ pub fn api_url() -> String {
     required_env("UPLOADS_TEST_API_URL")
 }
 
+/// A second `cargo lambda watch` serving the same table, whose functions cannot reach S3
+/// (their S3 endpoint is a closed port).
+pub fn s3_down_api_url() -> String {
+    required_env("UPLOADS_TEST_S3_DOWN_API_URL")
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
@@ -79,8 +85,13 @@ impl Tenant {
 
     /// A request with this tenant's key and the given `X-Namespace`.
     pub fn request_in(&self, namespace: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.request_via(&self.base, namespace, method, path)
+    }
+
+    /// A request with this tenant's key and `X-Namespace` to the API at `base`.
+    pub fn request_via(&self, base: &str, namespace: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client
-            .request(method, format!("{}{}", self.base, path))
+            .request(method, format!("{base}{path}"))
             .bearer_auth(&self.api_key)
             .header("X-Namespace", namespace)
     }
