@@ -35,11 +35,13 @@ async fn missing_malformed_unknown_or_wrong_keys_are_401() {
         format!("Basic {}", tenant.api_key),
         tenant.api_key.clone(),
     ];
-    for authorization in attempts {
+    // By name or by id (read alongside the key), the namespace is never judged first.
+    let namespaces = [&tenant.namespace.name, &tenant.namespace.namespace_id];
+    for (authorization, namespace) in attempts.iter().flat_map(|a| namespaces.map(|n| (a, n))) {
         let response = client
             .get(format!("{path}/upl_01hzx3q5n1v8w6t2k9r4m7p0ab"))
-            .header("Authorization", &authorization)
-            .header("X-Namespace", &tenant.namespace.name)
+            .header("Authorization", authorization)
+            .header("X-Namespace", namespace)
             .send()
             .await
             .unwrap();

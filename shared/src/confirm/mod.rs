@@ -20,7 +20,7 @@ use crate::ids::{IdKind, auto_batch_ids};
 use crate::model::{CONFIRM_TASK_TYPE, Task, TaskStatus, Upload};
 use crate::store::Conflict;
 use crate::time::Timestamp;
-use crate::uploads::{load_upload, resolve_bucket};
+use crate::uploads::load_upload;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -79,8 +79,7 @@ pub async fn confirm_upload(
     run_async: bool,
 ) -> Result<ConfirmResponse, ApiError> {
     let request = ConfirmRequest::parse(body)?;
-    let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
-    let upload = load_upload(app, &bucket, upload_id).await?;
+    let (bucket, upload) = load_upload(app, scope, bucket_identifier, upload_id).await?;
     if upload.status == TaskStatus::Processing {
         return resume(app, upload).await;
     }

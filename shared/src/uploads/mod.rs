@@ -29,13 +29,24 @@ pub async fn resolve_bucket(app: &App, scope: &Scope, identifier: &str) -> Resul
     found.ok_or_else(|| ApiError::not_found("bucket", identifier))
 }
 
-/// Reads an upload of `bucket`; one of another bucket is reported exactly like a missing one.
-pub async fn load_upload(app: &App, bucket: &Bucket, upload_id: &str) -> Result<Upload, ApiError> {
-    app.store
-        .upload(upload_id)
-        .await?
+/// Resolves the caller's bucket and reads an upload of it, both reads at once (the upload id
+/// alone names the item). An upload of another bucket is reported exactly like a missing
+/// one; a bucket the caller cannot see is reported first, whatever the upload read found.
+pub async fn load_upload(
+    app: &App,
+    scope: &Scope,
+    bucket_identifier: &str,
+    upload_id: &str,
+) -> Result<(Bucket, Upload), ApiError> {
+    let (bucket, upload) = tokio::join!(
+        resolve_bucket(app, scope, bucket_identifier),
+        app.store.upload(upload_id)
+    );
+    let bucket = bucket?;
+    let upload = upload?
         .filter(|u| u.bucket_id == bucket.bucket_id)
-        .ok_or_else(|| ApiError::not_found("upload", upload_id))
+        .ok_or_else(|| ApiError::not_found("upload", upload_id))?;
+    Ok((bucket, upload))
 }
 
 /// Creates a PENDING upload and returns it with its presigned PUT URL.
@@ -86,8 +97,7 @@ pub async fn get_upload(
     upload_id: &str,
     with_download_url: bool,
 ) -> Result<Upload, ApiError> {
-    let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
-    let mut upload = load_upload(app, &bucket, upload_id).await?;
+    let (_, mut upload) = load_upload(app, scope, bucket_identifier, upload_id).await?;
     if with_download_url && app.objects.exists(&upload.s3_key).await? {
         upload.presigned_url = Some(app.objects.presign_get(&upload.s3_key).await?);
     }
@@ -110,10 +120,9 @@ pub async fn get_batch(
     bucket_identifier: &str,
     batch_id: &str,
 ) -> Result<crate::model::Batch, ApiError> {
-    let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
-    app.store
-        .batch(batch_id)
-        .await?
+    let (bucket, batch) = tokio::join!(resolve_bucket(app, scope, bucket_identifier), app.store.batch(batch_id));
+    let bucket = bucket?;
+    batch?
         .filter(|b| b.bucket_id == bucket.bucket_id)
         .ok_or_else(|| ApiError::not_found("batch", batch_id))
 }
