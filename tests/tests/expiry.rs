@@ -226,3 +226,23 @@ async fn a_record_that_cannot_be_processed_is_reported_and_stops_the_batch() {
     assert_eq!(deliver(&[readable]).await, Vec::<String>::new());
     assert_eq!(pending_counted(&tenant).await, (1, 3));
 }
+
+#[tokio::test]
+async fn an_upload_whose_record_expired_while_being_confirmed_is_reported_missing() {
+    let tenant = Tenant::new().await;
+    let body = json!({"filename": "old.txt", "content_type": "text/plain", "file_size_bytes": 3});
+    let new = bucket_uploads::uploads::NewUpload::parse(Some(&body), 10).unwrap();
+    let upload = new.into_pending(
+        bucket_uploads::ids::IdKind::Upload.generate(),
+        &tenant.bucket,
+        Timestamp::now().plus_seconds(-3660),
+    );
+    tenant.app.store.insert_upload(&upload).await.unwrap();
+    // Loaded by a confirmation, then removed by TTL before it fails the upload.
+    remove(&tenant, &upload.upload_id, 1, true).await;
+    let request = bucket_uploads::confirm::ConfirmRequest::parse(None).unwrap();
+    let err = bucket_uploads::confirm::complete(&tenant.app, upload, &request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 404, "{err:?}");
+}

@@ -221,7 +221,7 @@ async fn start_async(
             .store
             .upload(&processing.upload_id)
             .await?
-            .ok_or(ApiError::Internal)?;
+            .ok_or_else(|| ApiError::not_found("upload", &processing.upload_id))?;
         return match current.status {
             TaskStatus::Processing => resume(app, current).await,
             TaskStatus::Completed => Ok(current.into()),
@@ -248,7 +248,12 @@ async fn resume(app: &App, upload: Upload) -> Result<ConfirmResponse, ApiError> 
 
 /// The upload after another request changed it first.
 async fn settled(app: &App, upload_id: &str) -> Result<Upload, ApiError> {
-    let current = app.store.upload(upload_id).await?.ok_or(ApiError::Internal)?;
+    // Gone only when its record expired (TTL) meanwhile: for the client, it no longer exists.
+    let current = app
+        .store
+        .upload(upload_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("upload", upload_id))?;
     match current.status {
         TaskStatus::Completed => Ok(current),
         TaskStatus::Failed => Err(failed(&current)),
