@@ -96,6 +96,16 @@ impl Tenant {
             .header("X-Namespace", namespace)
     }
 
+    /// A stored PENDING upload of 3 bytes (`old.txt`) whose URL expired a minute ago.
+    pub async fn expired_upload(&self) -> bucket_uploads::model::Upload {
+        let body = serde_json::json!({"filename": "old.txt", "content_type": "text/plain", "file_size_bytes": 3});
+        let new = bucket_uploads::uploads::NewUpload::parse(Some(&body), 10).expect("a valid upload");
+        let created_at = bucket_uploads::time::Timestamp::now().plus_seconds(-3660);
+        let upload = new.into_pending(bucket_uploads::ids::IdKind::Upload.generate(), &self.bucket, created_at);
+        self.app.store.insert_upload(&upload).await.expect("insert upload");
+        upload
+    }
+
     pub fn uploads_path(&self) -> String {
         format!("/v1/buckets/{}/uploads", self.bucket.name)
     }

@@ -219,16 +219,8 @@ async fn put_directly(app: &App, key: &str, bytes: Vec<u8>) {
 async fn confirming_after_expiry_fails_the_upload_and_deletes_the_object() {
     let tenant = Tenant::new().await;
     // An upload whose URL expired a minute ago, with its bytes in place.
-    let created_at = Timestamp::now().plus_seconds(-3660);
-    let body = json!({"filename": "old.txt", "content_type": "text/plain", "file_size_bytes": 3});
-    let new = bucket_uploads::uploads::NewUpload::parse(Some(&body), 10).unwrap();
-    let upload = new.into_pending(
-        bucket_uploads::ids::IdKind::Upload.generate(),
-        &tenant.bucket,
-        created_at,
-    );
+    let upload = tenant.expired_upload().await;
     let (upload_id, s3_key) = (upload.upload_id.clone(), upload.s3_key.clone());
-    tenant.app.store.insert_upload(&upload).await.unwrap();
     put_directly(&tenant.app, &s3_key, b"old".to_vec()).await;
 
     let envelope = expect_error(tenant.confirm(&upload_id, None).await, 400, "BadRequestError").await;

@@ -64,14 +64,7 @@ async fn unconfirmed_upload_records_expire_and_completed_ones_do_not() {
 #[tokio::test]
 async fn an_upload_failed_by_expiry_is_kept_for_the_retention_period_from_its_failure() {
     let tenant = Tenant::new().await;
-    let body = json!({"filename": "old.txt", "content_type": "text/plain", "file_size_bytes": 3});
-    let new = bucket_uploads::uploads::NewUpload::parse(Some(&body), 10).unwrap();
-    let upload = new.into_pending(
-        bucket_uploads::ids::IdKind::Upload.generate(),
-        &tenant.bucket,
-        Timestamp::now().plus_seconds(-3660),
-    );
-    tenant.app.store.insert_upload(&upload).await.unwrap();
+    let upload = tenant.expired_upload().await;
     let before = Timestamp::now().epoch_seconds();
     expect_error(tenant.confirm(&upload.upload_id, None).await, 400, "BadRequestError").await;
     let after = Timestamp::now().epoch_seconds();
@@ -230,14 +223,7 @@ async fn a_record_that_cannot_be_processed_is_reported_and_stops_the_batch() {
 #[tokio::test]
 async fn an_upload_whose_record_expired_while_being_confirmed_is_reported_missing() {
     let tenant = Tenant::new().await;
-    let body = json!({"filename": "old.txt", "content_type": "text/plain", "file_size_bytes": 3});
-    let new = bucket_uploads::uploads::NewUpload::parse(Some(&body), 10).unwrap();
-    let upload = new.into_pending(
-        bucket_uploads::ids::IdKind::Upload.generate(),
-        &tenant.bucket,
-        Timestamp::now().plus_seconds(-3660),
-    );
-    tenant.app.store.insert_upload(&upload).await.unwrap();
+    let upload = tenant.expired_upload().await;
     // Loaded by a confirmation, then removed by TTL before it fails the upload.
     remove(&tenant, &upload.upload_id, 1, true).await;
     let request = bucket_uploads::confirm::ConfirmRequest::parse(None).unwrap();
