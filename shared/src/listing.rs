@@ -126,38 +126,38 @@ pub async fn list_bucket(
     let limit = request.limit as usize;
     let (results, total, stats, items_read) = match &access_path {
         AccessPath::CreatedAtPage { ascending } => {
-            let read = app
-                .store
-                .query_index(
+            let (read, stats) = tokio::try_join!(
+                app.store.query_index(
                     BY_CREATED_AT,
                     &bucket.bucket_id,
                     *ascending,
                     Some(offset.saturating_add(limit)),
                     None,
-                )
-                .await?;
+                ),
+                app.store.bucket_stats(&bucket.bucket_id)
+            )?;
             let results: Vec<Upload> = read
                 .items
                 .into_iter()
                 .skip(offset)
                 .map(from_item)
                 .collect::<Result<_, _>>()?;
-            let stats = app.store.bucket_stats(&bucket.bucket_id).await?;
             (results, stats.total_uploads, stats, read.items_read)
         }
         AccessPath::Statuses(statuses) => {
             let projection = request.attributes();
-            let mut candidates = Vec::new();
-            let mut items_read = 0;
-            for status in statuses {
+            let reads = futures::future::try_join_all(statuses.iter().map(|status| {
                 let key = format!("{}#{status}", bucket.bucket_id);
-                let read = app
-                    .store
-                    .query_index(BY_STATUS, &key, true, None, Some(&projection))
-                    .await?;
-                items_read += read.items_read;
-                candidates.extend(read.items);
-            }
+                let projection = &projection;
+                async move {
+                    app.store
+                        .query_index(BY_STATUS, &key, true, None, Some(projection))
+                        .await
+                }
+            }))
+            .await?;
+            let items_read = reads.iter().map(|read| read.items_read).sum();
+            let candidates: Vec<_> = reads.into_iter().flat_map(|read| read.items).collect();
             let (results, total, stats) = evaluate_page(app, request, candidates).await?;
             (results, total, stats, items_read)
         }
