@@ -39,6 +39,15 @@ pub fn is_retryable<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     }
 }
 
+/// For a request the code built wrongly (an SDK builder refused it): logs what and why, and
+/// answers a 500. `map_err(invalid_request("counters update"))`.
+pub fn invalid_request<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> ApiError {
+    move |err| {
+        tracing::error!(what, error = %err, "invalid AWS request");
+        ApiError::Internal
+    }
+}
+
 /// Logs an SDK failure with its full cause and turns it into a generic 503 or 500.
 pub fn sdk_failure<E, R>(context: &'static str, err: SdkError<E, R>) -> ApiError
 where

@@ -6,13 +6,13 @@
 use crate::app::App;
 use crate::error::ApiError;
 use crate::model::{TaskStatus, Upload};
+use crate::store::UPLOAD_SORT_KEY;
 use crate::store::schema::SORT_KEY;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use serde_dynamo::AttributeValue;
 
 /// The principal a stream record names when DynamoDB's TTL removed the item.
 const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
-const UPLOAD_SORT_KEY: &str = "upload";
 
 /// The upload a stream record reports removed by TTL; `None` for every other record.
 pub fn expired_upload(record: &EventRecord) -> Option<Result<Upload, ApiError>> {

@@ -1,6 +1,6 @@
 //! The S3 adapter: presigned URLs and object checks.
 
-use crate::aws::sdk_failure;
+use crate::aws::{invalid_request, sdk_failure};
 use crate::error::ApiError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::{ChecksumMode, Tag, Tagging};
@@ -165,16 +165,15 @@ impl ObjectStore {
     /// Retags the object `confirmed`, so the lifecycle rule for unconfirmed objects no
     /// longer applies to it.
     pub async fn mark_confirmed(&self, key: &str) -> Result<(), ApiError> {
-        let invalid = |err: aws_sdk_s3::error::BuildError| {
-            tracing::error!(error = %err, "invalid tagging");
-            ApiError::Internal
-        };
         let tag = Tag::builder()
             .key(STATE_TAG)
             .value(CONFIRMED)
             .build()
-            .map_err(invalid)?;
-        let tagging = Tagging::builder().tag_set(tag).build().map_err(invalid)?;
+            .map_err(invalid_request("tag"))?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(invalid_request("tagging"))?;
         self.client
             .put_object_tagging()
             .bucket(&self.bucket)
@@ -199,10 +198,7 @@ impl ObjectStore {
 }
 
 fn presigning(expires_in: Duration) -> Result<PresigningConfig, ApiError> {
-    PresigningConfig::expires_in(expires_in).map_err(|err| {
-        tracing::error!(error = %err, "invalid presigning expiry");
-        ApiError::Internal
-    })
+    PresigningConfig::expires_in(expires_in).map_err(invalid_request("presigning expiry"))
 }
 
 fn url_of(request: PresignedRequest) -> String {

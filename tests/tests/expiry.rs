@@ -7,8 +7,8 @@
 use api_tests::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bucket_uploads::model::TaskStatus;
-use bucket_uploads::store::UNCONFIRMED_RETENTION_SECS;
-use bucket_uploads::store::schema::TTL_ATTRIBUTE;
+use bucket_uploads::store::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use bucket_uploads::store::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY};
 use bucket_uploads::time::Timestamp;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -17,8 +17,8 @@ type Item = HashMap<String, AttributeValue>;
 
 fn upload_key(upload_id: &str) -> Item {
     HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(upload_id.to_owned())),
-        ("sk".to_owned(), AttributeValue::S("upload".to_owned())),
+        (PARTITION_KEY.to_owned(), AttributeValue::S(upload_id.to_owned())),
+        (SORT_KEY.to_owned(), AttributeValue::S(UPLOAD_SORT_KEY.to_owned())),
     ])
 }
 
@@ -103,7 +103,7 @@ fn stream_record(old: &Item, sequence: u32, user: Option<Value>) -> Value {
     let image = |item: &Item| serde_json::to_value(serde_dynamo::Item::from(item.clone())).unwrap();
     let keys: Item = old
         .iter()
-        .filter(|(name, _)| *name == "pk" || *name == "sk")
+        .filter(|(name, _)| *name == PARTITION_KEY || *name == SORT_KEY)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut record = json!({

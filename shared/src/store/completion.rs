@@ -4,6 +4,7 @@
 use super::transact::ConditionsFailed;
 use super::uploads::upload_item;
 use super::{Item, Store, key_pair, to_item};
+use crate::aws::invalid_request;
 use crate::confirm::Completion;
 use crate::error::ApiError;
 use crate::model::{Batch, BucketObject, HashMarker, Task, TaskStatus, Upload};
@@ -143,10 +144,7 @@ impl Store {
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .build()
-            .map_err(|err| {
-                tracing::error!(error = %err, "invalid transactional Put");
-                ApiError::Internal
-            })?;
+            .map_err(invalid_request("transactional Put"))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 }

@@ -3,6 +3,7 @@
 //! bucket with one read.
 
 use super::{Store, key_pair};
+use crate::aws::invalid_request;
 use crate::error::ApiError;
 use crate::model::TaskStatus;
 use crate::query::Stats;
@@ -61,10 +62,7 @@ impl Store {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
-            .map_err(|err| {
-                tracing::error!(error = %err, "invalid counters update");
-                ApiError::Internal
-            })?;
+            .map_err(invalid_request("counters update"))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 

@@ -1,9 +1,10 @@
 //! Reads for List Uploads: GSI queries (optionally projected to the attributes a query
 //! needs) that count the items they read, and a batch read of one page of uploads.
 
-use super::schema::{IndexSchema, PARTITION_KEY, SORT_KEY};
-use super::{Item, Store, from_item};
-use crate::aws::sdk_failure;
+use super::schema::IndexSchema;
+use super::uploads::UPLOAD_SORT_KEY;
+use super::{Item, Store, from_item, key_pair};
+use crate::aws::{invalid_request, sdk_failure};
 use crate::error::ApiError;
 use crate::model::Upload;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
@@ -83,10 +84,9 @@ impl Store {
             let keys: Vec<Item> = chunk
                 .iter()
                 .map(|id| {
-                    Item::from([
-                        (PARTITION_KEY.to_owned(), AttributeValue::S(id.clone())),
-                        (SORT_KEY.to_owned(), AttributeValue::S("upload".to_owned())),
-                    ])
+                    key_pair(id.clone(), UPLOAD_SORT_KEY)
+                        .map(|(name, value)| (name.to_owned(), AttributeValue::S(value)))
+                        .into()
                 })
                 .collect();
             let mut request = Some(
@@ -94,10 +94,7 @@ impl Store {
                     .set_keys(Some(keys))
                     .consistent_read(true)
                     .build()
-                    .map_err(|err| {
-                        tracing::error!(error = %err, "invalid BatchGetItem keys");
-                        ApiError::Internal
-                    })?,
+                    .map_err(invalid_request("BatchGetItem keys"))?,
             );
             while let Some(keys) = request.take() {
                 let output = self

@@ -58,7 +58,7 @@ mod tenancy;
 mod transact;
 mod uploads;
 
-use crate::aws::sdk_failure;
+use crate::aws::{invalid_request, sdk_failure};
 use crate::error::ApiError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
@@ -66,7 +66,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 pub use completion::Conflict;
-pub use uploads::{UNCONFIRMED_RETENTION_SECS, record_expiry};
+pub use uploads::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY, record_expiry};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -110,10 +110,8 @@ impl Store {
             self.ensure_ttl().await?;
             return Ok(false);
         }
-        let request = schema::apply(self.client.create_table().table_name(&self.table)).map_err(|err| {
-            tracing::error!(error = %err, "invalid table schema");
-            ApiError::Internal
-        })?;
+        let request = schema::apply(self.client.create_table().table_name(&self.table))
+            .map_err(invalid_request("table schema"))?;
         let created = match request.send().await {
             Ok(_) => true,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => false,
@@ -141,10 +139,7 @@ impl Store {
             .attribute_name(schema::TTL_ATTRIBUTE)
             .enabled(true)
             .build()
-            .map_err(|err| {
-                tracing::error!(error = %err, "invalid TTL specification");
-                ApiError::Internal
-            })?;
+            .map_err(invalid_request("TTL specification"))?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)

@@ -5,7 +5,8 @@ use crate::model::{TaskStatus, Upload};
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-pub(crate) const UPLOAD: &str = "upload";
+/// The sort key of every upload item.
+pub const UPLOAD_SORT_KEY: &str = "upload";
 
 /// How long the record of an upload that never completed is kept after its upload URL
 /// expired (or after it failed, when that was later); DynamoDB's TTL then removes it.
@@ -41,7 +42,7 @@ pub(crate) fn index_keys(upload: &Upload) -> [(&'static str, String); 4] {
 /// table and GSI keys and, unless it completed, its TTL. Status changes replace the whole
 /// item, so completing an upload also takes its TTL away.
 pub(crate) fn upload_item(upload: &Upload) -> Result<Item, ApiError> {
-    let mut keys = key_pair(upload.upload_id.clone(), UPLOAD).to_vec();
+    let mut keys = key_pair(upload.upload_id.clone(), UPLOAD_SORT_KEY).to_vec();
     keys.extend(index_keys(upload));
     let stored = Upload {
         presigned_url: None,
@@ -122,7 +123,7 @@ impl Store {
     }
 
     pub async fn upload(&self, upload_id: &str) -> Result<Option<Upload>, ApiError> {
-        self.get(upload_id, UPLOAD).await
+        self.get(upload_id, UPLOAD_SORT_KEY).await
     }
 }
 
