@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs `make dev` as a new user would (with its own state directory and free ports), pastes
-# the curl example it prints, PUTs the bytes to the returned URL, reads the upload back,
-# confirms it asynchronously (the worker runs under cargo lambda watch), then presses Ctrl-C and checks that every process it started is gone.
+# the curl example it prints, PUTs the bytes to the returned URL as Mixpeek documents it
+# (`curl -X PUT -H "Content-Type: …" --upload-file F`), confirms it asynchronously (the
+# worker runs under cargo lambda watch), downloads it, then presses Ctrl-C and checks that
+# every process it started is gone.
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -53,15 +55,12 @@ u = json.loads(sys.argv[1])
 print(u["upload_id"], u["presigned_url"], u["status"])' "$created") || fail "the curl example did not create an upload: $created"
 [ "$status" = PENDING ] || fail "unexpected status $status"
 
-code=$(printf 'hello\n' | curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: text/plain' -H 'x-amz-tagging: upload-state=unconfirmed' -H 'If-None-Match: *' --data-binary @- "$presigned_url")
+printf 'hello\n' >"$WORK/hello.txt"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$presigned_url" -H 'Content-Type: text/plain' --upload-file "$WORK/hello.txt")
 [ "$code" = 200 ] || fail "PUT to the presigned URL answered $code"
 
 # shellcheck disable=SC1090
 . "$UPLOADS_DEV_ENV_FILE"
-fetched=$(curl -s "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_id?return_presigned_urls=true" \
-  -H "Authorization: Bearer $UPLOADS_API_KEY" -H "X-Namespace: $UPLOADS_NAMESPACE")
-download=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["presigned_url"] or "")' "$fetched")
-[ "$(curl -s "$download")" = hello ] || fail "the download URL did not return the bytes: $fetched"
 
 # The asynchronous path, with the real worker: PROCESSING at once, then COMPLETED.
 auth=(-H "Authorization: Bearer $UPLOADS_API_KEY" -H "X-Namespace: $UPLOADS_NAMESPACE")
@@ -75,6 +74,9 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 [ "$task_status" = COMPLETED ] || fail "task $task_id ended $task_status"
+fetched=$(curl -s "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_id?return_presigned_urls=true" "${auth[@]}")
+download=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["presigned_url"] or "")' "$fetched")
+[ "$(curl -s "$download")" = hello ] || fail "the download URL did not return the bytes: $fetched"
 
 # Ctrl-C, then nothing of it may be left: no port answering, no process.
 press_ctrl_c() {

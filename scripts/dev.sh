@@ -50,9 +50,13 @@ Create an upload:
 
 curl -s -X POST '$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads' -H 'Authorization: Bearer $UPLOADS_API_KEY' -H 'X-Namespace: $UPLOADS_NAMESPACE' -H 'Content-Type: application/json' -d '{"filename": "hello.txt", "content_type": "text/plain", "file_size_bytes": 6}'
 
-Then PUT the bytes to the returned presigned_url (exactly the signed headers):
+Then PUT the bytes to the returned presigned_url, as Mixpeek documents it:
 
-printf 'hello\n' | curl -s -X PUT -H 'Content-Type: text/plain' -H 'x-amz-tagging: upload-state=unconfirmed' -H 'If-None-Match: *' --data-binary @- '<presigned_url>'
+printf 'hello\n' > hello.txt && curl -s -X PUT '<presigned_url>' -H 'Content-Type: text/plain' --upload-file hello.txt
+
+confirm it:
+
+curl -s -X POST '$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/<upload_id>/confirm' -H 'Authorization: Bearer $UPLOADS_API_KEY' -H 'X-Namespace: $UPLOADS_NAMESPACE'
 
 and read it back:
 

@@ -60,6 +60,15 @@ pub struct Scope {
     pub namespace: Namespace,
 }
 
+/// Who is calling, and the namespace `X-Namespace` named when the request gave one (Mixpeek's
+/// SDK sends none to the tasks endpoint).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant_id: String,
+    pub key_id: String,
+    pub namespace: Option<Namespace>,
+}
+
 const UNAUTHORIZED: &str = "Invalid or missing API key. Send 'Authorization: Bearer sk_…'.";
 
 /// Authenticates the bearer key and resolves `X-Namespace` (an id or a name) within the
@@ -70,6 +79,23 @@ pub async fn authenticate(
     authorization: Option<&str>,
     namespace: Option<&str>,
 ) -> Result<Scope, ApiError> {
+    let caller = identify(store, authorization, namespace).await?;
+    let namespace = caller.namespace.ok_or_else(|| {
+        ApiError::invalid(
+            vec![Loc::from("header"), Loc::from("x-namespace")],
+            "missing",
+            "Field required",
+        )
+    })?;
+    Ok(Scope {
+        tenant_id: caller.tenant_id,
+        key_id: caller.key_id,
+        namespace,
+    })
+}
+
+/// Like [`authenticate`], for endpoints where `X-Namespace` is optional.
+pub async fn identify(store: &Store, authorization: Option<&str>, namespace: Option<&str>) -> Result<Caller, ApiError> {
     let key = authorization
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim)
@@ -90,21 +116,18 @@ pub async fn authenticate(
     if !bool::from(presented.as_bytes().ct_eq(record.key_sha256.as_bytes())) {
         return Err(ApiError::Unauthorized(UNAUTHORIZED));
     }
-
-    let wanted = wanted.ok_or_else(|| {
-        ApiError::invalid(
-            vec![Loc::from("header"), Loc::from("x-namespace")],
-            "missing",
-            "Field required",
-        )
-    })?;
-    let found = if by_id.is_some() {
-        namespace_by_id?.filter(|ns| ns.tenant_id == record.tenant_id)
-    } else {
-        store.namespace_by_name(&record.tenant_id, wanted).await?
+    let namespace = match wanted {
+        None => None,
+        Some(wanted) => {
+            let found = if by_id.is_some() {
+                namespace_by_id?.filter(|ns| ns.tenant_id == record.tenant_id)
+            } else {
+                store.namespace_by_name(&record.tenant_id, wanted).await?
+            };
+            Some(found.ok_or_else(|| ApiError::not_found("namespace", wanted))?)
+        }
     };
-    let namespace = found.ok_or_else(|| ApiError::not_found("namespace", wanted))?;
-    Ok(Scope {
+    Ok(Caller {
         tenant_id: record.tenant_id,
         key_id: record.key_id,
         namespace,

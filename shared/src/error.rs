@@ -1,8 +1,10 @@
 //! The API's errors and the one place that maps them to HTTP statuses and bodies.
 //!
 //! Client errors use the contract's envelope
-//! `{"success": false, "status", "error": {"message", "type", "code", "details"}}`;
-//! request-shape errors use FastAPI's `{"detail": [{"loc", "msg", "type"}]}` with 422.
+//! `{"success": false, "status", "error": {"message", "type", "code", "details"}}`.
+//! Request-shape errors (422) carry FastAPI's `{"detail": [{"loc", "msg", "type"}]}`, which
+//! the seeds declare, *and* the envelope (`type: ValidationError`, the same list under
+//! `details.errors`), which Mixpeek's SDK parses every error body as.
 //! Server-side failures never echo their cause: it is logged, and the body is generic.
 
 use serde::Serialize;
@@ -67,6 +69,13 @@ pub enum ApiError {
         code: Option<&'static str>,
         details: Option<Value>,
     },
+    /// The request conflicts with the resource's state (409).
+    #[error("conflict: {message}")]
+    Conflict {
+        message: String,
+        code: &'static str,
+        details: Option<Value>,
+    },
     /// A dependency is throttling or unreachable: worth retrying.
     #[error("service unavailable")]
     Unavailable,
@@ -86,12 +95,22 @@ impl ApiError {
         ApiError::Validation(vec![FieldError::new(loc, kind, msg)])
     }
 
+    /// The message a client reads in `error.message`.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest { message, .. } | ApiError::Conflict { message, .. } => message.clone(),
+            ApiError::Unauthorized(message) => (*message).to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Unauthorized(_) => 401,
             ApiError::NotFound { .. } => 404,
             ApiError::Validation(_) => 422,
             ApiError::BadRequest { .. } => 400,
+            ApiError::Conflict { .. } => 409,
             ApiError::Unavailable => 503,
             ApiError::Internal => 500,
         }
@@ -100,7 +119,19 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let status = self.status();
         let (message, kind, code, details): (String, &str, Option<&str>, Option<Value>) = match self {
-            ApiError::Validation(errors) => return json!({ "detail": errors }),
+            ApiError::Validation(errors) => {
+                return json!({
+                    "detail": errors,
+                    "success": false,
+                    "status": status,
+                    "error": {
+                        "message": validation_summary(errors),
+                        "type": "ValidationError",
+                        "code": null,
+                        "details": { "errors": errors },
+                    },
+                });
+            }
             ApiError::Unauthorized(message) => (
                 (*message).to_owned(),
                 "UnauthorizedError",
@@ -116,6 +147,9 @@ impl ApiError {
             ApiError::BadRequest { message, code, details } => {
                 (message.clone(), "BadRequestError", *code, details.clone())
             }
+            ApiError::Conflict { message, code, details } => {
+                (message.clone(), "ConflictError", Some(*code), details.clone())
+            }
             ApiError::Unavailable => (
                 "The service is temporarily unavailable, please retry".to_owned(),
                 "ServiceUnavailableError",
@@ -130,6 +164,25 @@ impl ApiError {
             "error": { "message": message, "type": kind, "code": code, "details": details },
         })
     }
+}
+
+/// `Request validation failed: body.filename: Field required; …`
+fn validation_summary(errors: &[FieldError]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let loc: Vec<String> = e
+                .loc
+                .iter()
+                .map(|l| match l {
+                    Loc::Field(f) => f.clone(),
+                    Loc::Index(i) => i.to_string(),
+                })
+                .collect();
+            format!("{}: {}", loc.join("."), e.msg)
+        })
+        .collect();
+    format!("Request validation failed: {}", parts.join("; "))
 }
 
 fn capitalize(s: &str) -> String {
@@ -163,12 +216,23 @@ mod tests {
     }
 
     #[test]
-    fn validation_errors_are_a_detail_list() {
+    fn validation_errors_are_a_detail_list_inside_the_envelope() {
         let err = ApiError::invalid(vec!["body".into(), "filename".into()], "missing", "Field required");
         assert_eq!(err.status(), 422);
+        let entry = json!({ "loc": ["body", "filename"], "msg": "Field required", "type": "missing" });
         assert_eq!(
             err.body(),
-            json!({ "detail": [{ "loc": ["body", "filename"], "msg": "Field required", "type": "missing" }] })
+            json!({
+                "detail": [entry],
+                "success": false,
+                "status": 422,
+                "error": {
+                    "message": "Request validation failed: body.filename: Field required",
+                    "type": "ValidationError",
+                    "code": null,
+                    "details": { "errors": [entry] }
+                }
+            })
         );
     }
 

@@ -45,7 +45,10 @@ pub async fn forget(app: &App, upload: &Upload) -> Result<(), ApiError> {
         // duplicates, so they are never deleted here.
         tracing::warn!(upload_id = %upload.upload_id, "a completed upload was removed by TTL");
     } else {
-        app.objects.delete(&upload.s3_key).await?;
+        // Staged bytes, and bytes a confirmation copied before it was cut short.
+        app.objects
+            .delete_all(&[&upload.staging_key(), upload.final_key()])
+            .await?;
     }
     if !app.store.uncount_removed_upload(upload).await? {
         tracing::info!(upload_id = %upload.upload_id, "removal already counted");

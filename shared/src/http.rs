@@ -2,7 +2,7 @@
 //! rendering, and the request loop with its span. Handlers stay a few lines long.
 
 use crate::app::App;
-use crate::auth::{Scope, authenticate};
+use crate::auth::{Caller, Scope, authenticate, identify};
 use crate::error::{ApiError, Loc};
 use crate::ids::IdKind;
 use crate::names::is_valid_name;
@@ -56,6 +56,14 @@ pub fn json_response(status: u16, body: &impl Serialize) -> Result<Response<Body
         .map_err(|_| ApiError::Internal)
 }
 
+/// 204 No Content.
+pub fn no_content() -> Result<Response<Body>, ApiError> {
+    Response::builder()
+        .status(204)
+        .body(Body::Empty)
+        .map_err(|_| ApiError::Internal)
+}
+
 pub fn error_response(err: &ApiError) -> Response<Body> {
     let status = err.status();
     if status >= 500 {
@@ -79,6 +87,16 @@ fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 /// Authenticates the caller and resolves its namespace from the request headers.
 pub async fn scope(app: &App, request: &Request) -> Result<Scope, ApiError> {
     authenticate(
+        &app.store,
+        header(request, "authorization"),
+        header(request, "x-namespace"),
+    )
+    .await
+}
+
+/// Authenticates the caller and, when the request names one, resolves its namespace.
+pub async fn caller(app: &App, request: &Request) -> Result<Caller, ApiError> {
+    identify(
         &app.store,
         header(request, "authorization"),
         header(request, "x-namespace"),

@@ -16,12 +16,12 @@ use crate::app::App;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::model::{Bucket, TaskStatus, Upload};
-use crate::query::filter::{Condition, Filter, Op};
-use crate::query::values::Operand;
+use crate::query::filter::{CaseSensitive, Condition, Filter, Op};
+use crate::query::values::{Operand, equals};
 use crate::query::{ListRequest, PageParams, Pagination, Stats, evaluate};
 use crate::store::from_item;
 use crate::store::schema::{BY_CREATED_AT, BY_STATUS};
-use crate::uploads::resolve_bucket;
+use crate::uploads::{download_url, resolve_bucket};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -70,13 +70,19 @@ pub fn choose_path(request: &ListRequest) -> AccessPath {
 fn pinned_statuses(filter: &Filter) -> Option<BTreeSet<TaskStatus>> {
     match filter {
         Filter::Condition(Condition { field, op }) if field.is("status") => {
-            let named = |operand: &Operand| match operand {
-                Operand::Json(value) => serde_json::from_value::<TaskStatus>(value.clone()).ok(),
-                _ => None,
+            // Exactly the statuses the condition itself would match, case rule included.
+            let named = |operands: &[Operand], case: CaseSensitive| {
+                TaskStatus::ALL
+                    .into_iter()
+                    .filter(|status| {
+                        let wire = Value::from(status.as_str());
+                        operands.iter().any(|o| equals(Some(&wire), o, case))
+                    })
+                    .collect()
             };
             match op {
-                Op::Eq(operand) => Some(named(operand).into_iter().collect()),
-                Op::In(operands) => Some(operands.iter().filter_map(named).collect()),
+                Op::Eq(operand, case) => Some(named(std::slice::from_ref(operand), *case)),
+                Op::In(operands, case) => Some(named(operands, *case)),
                 _ => None,
             }
         }
@@ -199,16 +205,9 @@ async fn evaluate_page(
     Ok((app.store.uploads_by_ids(&ids).await?, total, stats))
 }
 
-/// A fresh GET URL for each upload whose object exists (never a PUT URL).
+/// A fresh GET URL for each COMPLETED upload (never a PUT URL), signed locally.
 async fn add_download_urls(app: &App, uploads: &mut [Upload]) -> Result<(), ApiError> {
-    let urls = futures::future::try_join_all(uploads.iter().map(|u| async move {
-        if app.objects.exists(&u.s3_key).await? {
-            app.objects.presign_get(&u.s3_key).await.map(Some)
-        } else {
-            Ok(None)
-        }
-    }))
-    .await?;
+    let urls = futures::future::try_join_all(uploads.iter().map(|u| download_url(app, u))).await?;
     for (upload, url) in uploads.iter_mut().zip(urls) {
         upload.presigned_url = url;
     }
@@ -265,6 +264,15 @@ mod tests {
             statuses(&[Pending])
         );
         assert_eq!(path(json!({"filters": {"status": "NOT_A_STATUS"}})), statuses(&[]));
+        assert_eq!(path(json!({"filters": {"status": "pending"}})), statuses(&[Pending]));
+        assert_eq!(
+            path(json!({"filters": {"field": "status", "operator": "in", "value": ["failed", "Completed"]}})),
+            statuses(&[Completed, Failed])
+        );
+        assert_eq!(
+            path(json!({"filters": {"AND": [{"status": "pending"}], "case_sensitive": true}})),
+            statuses(&[])
+        );
     }
 
     #[test]

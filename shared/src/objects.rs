@@ -1,28 +1,23 @@
-//! The S3 adapter: presigned URLs and object checks.
+//! The S3 adapter: presigned URLs, the server-side copy that moves verified bytes out of
+//! reach of upload URLs, and deletes.
+//!
+//! Upload URLs write a staging key (`incoming/…`, which the bucket's lifecycle rule expires);
+//! confirmation copies the object to its final key, which no URL can write, with
+//! `If-None-Match: *` (the first copy wins, later ones change nothing) and
+//! `x-amz-copy-source-if-match` (the bytes copied are the bytes whose ETag and size were
+//! checked), and S3 computes the copy's SHA-256 on the way.
 
 use crate::aws::{invalid_request, sdk_failure};
 use crate::error::ApiError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
-use aws_sdk_s3::types::{ChecksumMode, Tag, Tagging};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// How long a fresh download URL stays valid.
 pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
-
-/// The object tag that tells whether an object's upload was confirmed. Every presigned PUT
-/// stores its object tagged `upload-state=unconfirmed`; confirmation retags it
-/// `confirmed` before recording it. The bucket's lifecycle rule (`template.yaml`) expires
-/// objects still unconfirmed, which only happens to uploads that never completed.
-pub const STATE_TAG: &str = "upload-state";
-pub const UNCONFIRMED: &str = "unconfirmed";
-pub const CONFIRMED: &str = "confirmed";
-
-/// The `x-amz-tagging` header every presigned PUT signs (and so must carry).
-pub fn unconfirmed_tagging() -> String {
-    format!("{STATE_TAG}={UNCONFIRMED}")
-}
 
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
@@ -36,16 +31,30 @@ pub struct ObjectInfo {
     /// Without the surrounding quotes.
     pub etag: String,
     pub size: u64,
+    /// The whole-object SHA-256 S3 verified or computed, when it keeps one.
     pub sha256_hex: Option<String>,
 }
 
-/// What a PUT must carry to pass the signature: exactly these headers.
+/// What a PUT through an upload URL must carry: the headers the signature covers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PutRequirements<'a> {
     pub content_type: &'a str,
-    pub content_length: u64,
-    /// Lowercase SHA-256 hex of the bytes; S3 then refuses any other bytes.
+    /// Signed when known, so S3 refuses any other length.
+    pub content_length: Option<u64>,
+    /// Lowercase SHA-256 hex of the bytes, signed only when the client asked S3 to enforce
+    /// it (`checksum_required`): S3 then refuses any other bytes.
     pub sha256_hex: Option<&'a str>,
+}
+
+/// The result of copying a staged object to its final key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Copy {
+    /// Copied; S3's SHA-256 of the copy, when it reported one.
+    Copied { sha256_hex: Option<String> },
+    /// The final key already exists, or the source's ETag changed since it was checked.
+    PreconditionFailed,
+    /// The source is gone.
+    SourceMissing,
 }
 
 impl ObjectStore {
@@ -64,26 +73,27 @@ impl ObjectStore {
         &self.client
     }
 
-    /// A PUT URL whose signature covers Content-Type, Content-Length, the unconfirmed
-    /// state tag and `If-None-Match: *` (and, with a hash, `x-amz-checksum-sha256`), so S3
-    /// refuses any other type, size or bytes, every object starts out unconfirmed, and once
-    /// an object is stored no second PUT can replace the bytes a confirmation verified.
+    /// A PUT URL whose signature covers the host, Content-Type and, when known,
+    /// Content-Length (and, when asked, `x-amz-checksum-sha256`): exactly what
+    /// `curl -X PUT -H "Content-Type: …" --upload-file F` sends.
     pub async fn presign_put(
         &self,
         key: &str,
         needs: &PutRequirements<'_>,
         expires_in: Duration,
     ) -> Result<String, ApiError> {
-        let length = i64::try_from(needs.content_length).map_err(|_| ApiError::Internal)?;
+        let length = needs
+            .content_length
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| ApiError::Internal)?;
         let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(needs.content_type)
-            .content_length(length)
-            .tagging(unconfirmed_tagging())
-            .if_none_match("*");
+            .set_content_length(length);
         let presigned = match needs.sha256_hex {
             // The presigner drops `checksum_sha256` (aws-sdk-rust#1103), so the header is
             // added to the request just before signing, which makes it a signed header.
@@ -103,7 +113,7 @@ impl ObjectStore {
         presigned.map(url_of).map_err(|err| sdk_failure("presign put", err))
     }
 
-    /// A GET URL valid for `DOWNLOAD_URL_TTL`.
+    /// A GET URL valid for `DOWNLOAD_URL_TTL` (signed locally: no call to S3).
     pub async fn presign_get(&self, key: &str) -> Result<String, ApiError> {
         self.client
             .get_object()
@@ -119,7 +129,7 @@ impl ObjectStore {
         Ok(self.head(key).await?.is_some())
     }
 
-    /// The object's ETag, size and, when its upload signed one, its S3-verified SHA-256.
+    /// The object's ETag, size and, when S3 keeps one, its SHA-256.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
         let request = self
             .client
@@ -143,8 +153,46 @@ impl ObjectStore {
         }))
     }
 
+    /// Copies `from` to `to` unless `to` exists, and only while `from` still has `etag`,
+    /// asking S3 for the copy's SHA-256. Objects up to 5 GB copy in one request.
+    pub async fn copy_once(&self, from: &str, to: &str, etag: &str) -> Result<Copy, ApiError> {
+        let source = format!("{}/{}", self.bucket, encode_key(from));
+        let result = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .copy_source_if_match(format!("\"{etag}\""))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .customize()
+            // S3's conditional copy; this SDK version does not model the header for
+            // CopyObject, so it is set before signing (which makes it a signed header).
+            .mutate_request(|req| {
+                req.headers_mut()
+                    .insert("if-none-match", http::HeaderValue::from_static("*"));
+            })
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Copy::Copied {
+                sha256_hex: output
+                    .copy_object_result()
+                    .and_then(|r| r.checksum_sha256())
+                    .and_then(hex_of_base64),
+            }),
+            Err(err) => match err.as_service_error().and_then(|e| e.code()) {
+                // 409 ConditionalRequestConflict: another conditional write was under way.
+                Some("PreconditionFailed" | "ConditionalRequestConflict") => Ok(Copy::PreconditionFailed),
+                Some("NoSuchKey") => Ok(Copy::SourceMissing),
+                _ => Err(sdk_failure("copy object", err)),
+            },
+        }
+    }
+
     /// SHA-256 hex of the object's bytes, streamed chunk by chunk so memory stays bounded
-    /// whatever the object's size. `None` when the object is gone.
+    /// whatever the object's size. `None` when the object is gone. Only needed when S3
+    /// did not report a copy's checksum.
     pub async fn sha256_hex(&self, key: &str) -> Result<Option<String>, ApiError> {
         let output = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(output) => output,
@@ -162,29 +210,7 @@ impl ObjectStore {
         Ok(Some(hex::encode(hasher.finalize())))
     }
 
-    /// Retags the object `confirmed`, so the lifecycle rule for unconfirmed objects no
-    /// longer applies to it.
-    pub async fn mark_confirmed(&self, key: &str) -> Result<(), ApiError> {
-        let tag = Tag::builder()
-            .key(STATE_TAG)
-            .value(CONFIRMED)
-            .build()
-            .map_err(invalid_request("tag"))?;
-        let tagging = Tagging::builder()
-            .tag_set(tag)
-            .build()
-            .map_err(invalid_request("tagging"))?;
-        self.client
-            .put_object_tagging()
-            .bucket(&self.bucket)
-            .key(key)
-            .tagging(tagging)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| sdk_failure("put object tagging", err))
-    }
-
+    /// Deletes the object; deleting a missing object succeeds.
     pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
         self.client
             .delete_object()
@@ -195,6 +221,24 @@ impl ObjectStore {
             .map(|_| ())
             .map_err(|err| sdk_failure("delete object", err))
     }
+
+    /// Deletes every one of `keys`, all at once.
+    pub async fn delete_all(&self, keys: &[&str]) -> Result<(), ApiError> {
+        futures::future::try_join_all(keys.iter().map(|key| self.delete(key)))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// `x-amz-copy-source` names the source URL-encoded; `/` separates its segments.
+fn encode_key(key: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(key, SEGMENT).to_string()
 }
 
 fn presigning(expires_in: Duration) -> Result<PresigningConfig, ApiError> {
@@ -224,6 +268,14 @@ fn base64_of_hex(hex_digest: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_sources_are_url_encoded_but_keep_their_slashes() {
+        assert_eq!(
+            encode_key("incoming/ns_1/bkt_1/upl_1/summer clip (final)+ü.mp4"),
+            "incoming/ns_1/bkt_1/upl_1/summer%20clip%20%28final%29%2B%C3%BC.mp4"
+        );
+    }
 
     #[test]
     fn checksum_header_is_base64_of_the_digest() {

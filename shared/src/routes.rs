@@ -20,6 +20,12 @@ pub const GET_UPLOAD: Route = Route {
     function: "get-upload",
 };
 
+pub const DELETE_UPLOAD: Route = Route {
+    method: "DELETE",
+    path: "/v1/buckets/{bucket_identifier}/uploads/{upload_id}",
+    function: "delete-upload",
+};
+
 pub const CONFIRM_UPLOAD: Route = Route {
     method: "POST",
     path: "/v1/buckets/{bucket_identifier}/uploads/{upload_id}/confirm",
@@ -47,6 +53,7 @@ pub const GET_BATCH: Route = Route {
 pub const ALL: &[Route] = &[
     CREATE_UPLOAD,
     GET_UPLOAD,
+    DELETE_UPLOAD,
     CONFIRM_UPLOAD,
     LIST_UPLOADS,
     GET_TASK,

@@ -39,6 +39,11 @@ impl<'a> FieldReader<'a> {
         self.errors.push(FieldError::new(loc, kind, msg));
     }
 
+    /// True when `field` is missing or `null`.
+    pub fn is_absent(&self, field: &str) -> bool {
+        self.present(field).is_none()
+    }
+
     /// The value of `field`, treating JSON `null` as absent.
     fn present(&self, field: &str) -> Option<&'a Value> {
         self.object.get(field).filter(|v| !v.is_null())
@@ -67,14 +72,6 @@ impl<'a> FieldReader<'a> {
                 None
             }
         }
-    }
-
-    pub fn required_u64(&mut self, field: &str) -> Option<u64> {
-        if self.present(field).is_none() {
-            self.error(field, "missing", "Field required");
-            return None;
-        }
-        self.optional_u64(field)
     }
 
     /// A JSON integer ≥ 0. Fractions, strings and negative numbers are errors.
@@ -114,6 +111,19 @@ impl<'a> FieldReader<'a> {
                 self.error(field, "dict_type", "Input should be a valid dictionary");
                 None
             }
+        }
+    }
+
+    /// Records an `extra_forbidden` error for every key of the object not in `accepted`,
+    /// naming the accepted keys (Mixpeek refuses undeclared keys since 2026-11-02).
+    pub fn forbid_unknown(&mut self, accepted: &[&str]) {
+        let unknown: Vec<&String> = self.object.keys().filter(|k| !accepted.contains(&k.as_str())).collect();
+        for key in unknown {
+            self.error(
+                key,
+                "extra_forbidden",
+                format!("Extra inputs are not permitted; accepted keys: {}", accepted.join(", ")),
+            );
         }
     }
 
@@ -184,6 +194,18 @@ mod tests {
                 (json!("meta"), json!("dict_type")),
             ]
         );
+    }
+
+    #[test]
+    fn unknown_keys_are_forbidden_and_the_accepted_ones_named() {
+        let body = json!({"a": 1, "b": 2, "zz": 3});
+        let mut r = FieldReader::object(&body, vec!["body".into()]).unwrap();
+        r.forbid_unknown(&["a", "b"]);
+        let detail = errors(r.finish());
+        assert_eq!(detail.as_array().unwrap().len(), 1);
+        assert_eq!(detail[0]["loc"], json!(["body", "zz"]));
+        assert_eq!(detail[0]["type"], "extra_forbidden");
+        assert!(detail[0]["msg"].as_str().unwrap().contains("a, b"));
     }
 
     #[test]

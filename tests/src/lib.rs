@@ -117,10 +117,11 @@ impl Tenant {
             .send()
             .await
             .expect("create upload");
-        expect_json(response, 201).await
+        expect_json(response, 200).await
     }
 
-    /// Creates an upload for `bytes` (plus any `extra` body fields) and PUTs them.
+    /// Creates an upload for `bytes` (plus any `extra` body fields) and PUTs them as Mixpeek
+    /// documents it: Content-Type and the bytes (and the checksum when it was required).
     pub async fn uploaded(&self, bytes: &[u8], extra: Value) -> Value {
         let mut body = serde_json::json!({
             "filename": "data.bin", "content_type": "application/octet-stream", "file_size_bytes": bytes.len(),
@@ -130,7 +131,7 @@ impl Tenant {
         }
         let created = self.create_upload(body).await;
         let mut headers = vec![("content-type", "application/octet-stream".to_owned())];
-        if created["file_hash"].is_string() {
+        if extra["checksum_required"] == true {
             headers.push(("x-amz-checksum-sha256", sha256_base64(bytes)));
         }
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -195,7 +196,9 @@ pub async fn expect_error(response: Response, status: u16, error_type: &str) -> 
     body
 }
 
-/// Asserts a 422 detail list and returns its `loc`s.
+/// Asserts a 422 that both clients parse: the seeds' detail list, inside the contract's
+/// envelope (`type: ValidationError`, the list again under `details.errors`). Returns the
+/// `loc`s.
 pub async fn expect_validation(response: Response) -> Vec<Value> {
     let body = expect_json(response, 422).await;
     let detail = body["detail"]
@@ -208,6 +211,11 @@ pub async fn expect_validation(response: Response) -> Vec<Value> {
             "{entry}"
         );
     }
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["status"], 422, "{body}");
+    assert_eq!(body["error"]["type"], "ValidationError", "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert_eq!(body["error"]["details"]["errors"], body["detail"], "{body}");
     detail.iter().map(|e| e["loc"].clone()).collect()
 }
 
@@ -222,47 +230,31 @@ pub fn sha256_base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
 
-/// The object's `upload-state` tag, read from the S3 server.
-pub async fn state_tag(app: &App, key: &str) -> Option<String> {
-    let tagging = app
-        .objects
-        .client()
-        .get_object_tagging()
-        .bucket(app.objects.bucket())
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GetObjectTagging {key}: {err:?}"));
-    tagging
-        .tag_set()
-        .iter()
-        .find(|tag| tag.key() == bucket_uploads::objects::STATE_TAG)
-        .map(|tag| tag.value().to_owned())
-}
-
-/// The headers every presigned PUT signs besides Content-Type (and a declared checksum).
-pub const SIGNED_PUT_HEADERS: [(&str, &str); 2] =
-    [("x-amz-tagging", "upload-state=unconfirmed"), ("if-none-match", "*")];
-
-/// PUTs `body` to a presigned URL with the given headers, plus those of
-/// `SIGNED_PUT_HEADERS` they do not name themselves, and returns the status.
-pub async fn put(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
-    let mut all = headers.to_vec();
-    for (name, value) in SIGNED_PUT_HEADERS {
-        if !headers.iter().any(|(given, _)| given.eq_ignore_ascii_case(name)) {
-            all.push((name, value));
-        }
-    }
-    put_exactly(url, &all, body).await
-}
-
 /// PUTs `body` to a presigned URL with exactly the given headers and returns the status.
-pub async fn put_exactly(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
+pub async fn put(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> u16 {
     let mut request = http().put(url).body(body);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     request.send().await.expect("PUT").status().as_u16()
+}
+
+/// Writes `bytes` to `key` with the service's own credentials, around any presigned URL.
+pub async fn put_directly(app: &App, key: &str, bytes: Vec<u8>) {
+    app.objects
+        .client()
+        .put_object()
+        .bucket(app.objects.bucket())
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("PutObject {key}: {err:?}"));
+}
+
+/// The SHA-256 hex of what S3 holds at `key`, or `None` when nothing is there.
+pub async fn stored_sha256(app: &App, key: &str) -> Option<String> {
+    app.objects.sha256_hex(key).await.expect("read object")
 }
 
 /// Object items of the table that belong to `upload_ids`, read straight from DynamoDB.
@@ -299,6 +291,50 @@ pub async fn objects_of(app: &App, upload_ids: &std::collections::BTreeSet<Strin
 }
 
 impl Tenant {
+    /// The bucket's uploads recounted from its index, as List's stats count them.
+    pub async fn recount(&self) -> bucket_uploads::query::Stats {
+        let read = self
+            .app
+            .store
+            .query_index(
+                bucket_uploads::store::schema::BY_CREATED_AT,
+                &self.bucket.bucket_id,
+                true,
+                None,
+                None,
+            )
+            .await
+            .expect("query the bucket's index");
+        let uploads: Vec<Value> = read
+            .items
+            .into_iter()
+            .map(|item| bucket_uploads::store::from_item(item).expect("an upload item"))
+            .collect();
+        bucket_uploads::query::Stats::of(&uploads)
+    }
+
+    /// A PENDING task and its PROCESSING upload, as the confirm endpoint leaves them, without
+    /// starting any worker.
+    pub async fn processing(&self, upload: &bucket_uploads::model::Upload) -> bucket_uploads::model::Task {
+        use bucket_uploads::model::{CONFIRM_TASK_TYPE, Task, TaskStatus, Upload};
+        let inputs = serde_json::json!({"upload_id": upload.upload_id, "bucket_id": upload.bucket_id});
+        let task = Task::pending(
+            bucket_uploads::ids::IdKind::Task.generate(),
+            CONFIRM_TASK_TYPE,
+            &self.namespace.namespace_id,
+            inputs,
+            bucket_uploads::time::Timestamp::now(),
+        );
+        let processing = Upload {
+            status: TaskStatus::Processing,
+            task_id: Some(task.task_id.clone()),
+            ..upload.clone()
+        };
+        let started = self.app.store.start_processing(&processing, upload, &task).await;
+        assert!(started.expect("start processing"), "the upload was not PENDING");
+        task
+    }
+
     /// Polls `GET /v1/tasks/{task_id}` until the task is terminal.
     pub async fn wait_for_task(&self, task_id: &str, timeout: Duration) -> Value {
         let deadline = std::time::Instant::now() + timeout;

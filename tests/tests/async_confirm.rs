@@ -5,8 +5,7 @@
 use api_tests::{Tenant, expect_error, expect_json, expect_validation, objects_of, put, sha256_hex};
 use bucket_uploads::confirm::worker::{self, WorkerError};
 use bucket_uploads::confirm::{ConfirmRequest, verify};
-use bucket_uploads::model::{CONFIRM_TASK_TYPE, Task, TaskStatus, Upload};
-use bucket_uploads::time::Timestamp;
+use bucket_uploads::model::{CONFIRM_TASK_TYPE, TaskStatus, Upload};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -70,21 +69,21 @@ async fn a_150_mb_object_is_confirmed_asynchronously_with_bounded_memory() {
     let task = tenant.wait_for_task(&task_id, Duration::from_secs(300)).await;
     assert_eq!(task["status"], "COMPLETED", "{task}");
     assert_eq!(task["task_type"], CONFIRM_TASK_TYPE);
-    assert_eq!(task["inputs"]["upload_id"], upload_id);
+    assert_eq!(task["inputs"][0]["upload_id"], upload_id);
     let expected_hash = sha256_hex(&bytes);
-    assert_eq!(task["outputs"]["file_hash"], expected_hash.as_str());
-    assert_eq!(task["outputs"]["is_duplicate"], false);
+    assert_eq!(task["outputs"][0]["file_hash"], expected_hash.as_str());
+    assert_eq!(task["outputs"][0]["is_duplicate"], false);
 
     let upload = expect_json(tenant.get_upload(upload_id, "").await, 200).await;
     assert_eq!(upload["status"], "COMPLETED");
     assert_eq!(upload["file_hash"], expected_hash.as_str());
     let key = upload["s3_key"].as_str().unwrap();
     assert_eq!(
-        api_tests::state_tag(&tenant.app, key).await.as_deref(),
-        Some("confirmed")
+        api_tests::stored_sha256(&tenant.app, key).await,
+        Some(expected_hash.clone())
     );
     assert_eq!(upload["task_id"], task_id.as_str());
-    assert_eq!(upload["object_id"], task["outputs"]["object_id"]);
+    assert_eq!(upload["object_id"], task["outputs"][0]["object_id"]);
 
     let peak = worker_peak_memory_kib().expect("the worker process is running under cargo lambda watch");
     println!(
@@ -115,22 +114,24 @@ async fn async_true_confirms_in_the_background_and_tasks_are_tenant_scoped() {
 
     let task = tenant.wait_for_task(task_id, Duration::from_secs(60)).await;
     let fields: Vec<&str> = task.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(fields.len(), 8, "{task}");
+    assert_eq!(fields.len(), 9, "{task}");
     for field in [
         "task_id",
         "task_type",
         "status",
         "inputs",
         "outputs",
+        "error",
         "error_message",
         "created_at",
         "updated_at",
     ] {
         assert!(task.get(field).is_some(), "{field} missing from {task}");
     }
+    assert!(task["inputs"].is_array() && task["outputs"].is_array(), "{task}");
     assert_eq!(task["status"], "COMPLETED");
-    assert_eq!(task["error_message"], Value::Null);
-    assert_eq!(task["outputs"]["file_hash"], sha256_hex(&bytes).as_str());
+    assert_eq!(task["error"], Value::Null);
+    assert_eq!(task["outputs"][0]["file_hash"], sha256_hex(&bytes).as_str());
     // Confirming a completed upload answers as before.
     let again = confirm_with(&tenant, upload_id, "?async=true", Value::Null).await;
     assert_eq!(again["status"], "COMPLETED");
@@ -144,6 +145,26 @@ async fn async_true_confirms_in_the_background_and_tasks_are_tenant_scoped() {
         .unwrap();
     let envelope = expect_error(foreign, 404, "NotFoundError").await;
     assert_eq!(envelope["error"]["details"]["resource"], "task");
+    // Mixpeek's SDK sends no X-Namespace to the tasks endpoint: the key's tenant decides.
+    let without_namespace = |t: &Tenant| {
+        api_tests::http()
+            .get(format!("{}/v1/tasks/{task_id}", api_tests::api_url()))
+            .bearer_auth(&t.api_key)
+            .send()
+    };
+    let own = expect_json(without_namespace(&tenant).await.unwrap(), 200).await;
+    assert_eq!(own["task_id"], task_id);
+    expect_error(without_namespace(&other).await.unwrap(), 404, "NotFoundError").await;
+    // A namespace of the same tenant that is not the task's does not see it.
+    let sibling = bucket_uploads::tenancy::create_namespace(&tenant.app.store, &tenant.tenant_id, "sibling")
+        .await
+        .unwrap();
+    let in_sibling = tenant
+        .request_in(&sibling.name, reqwest::Method::GET, &format!("/v1/tasks/{task_id}"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(in_sibling, 404, "NotFoundError").await;
     let malformed = tenant
         .request(reqwest::Method::GET, "/v1/tasks/nope")
         .send()
@@ -161,7 +182,7 @@ async fn a_final_error_fails_the_task_and_the_upload() {
     let task_id = accepted["task_id"].as_str().unwrap();
     let task = tenant.wait_for_task(task_id, Duration::from_secs(60)).await;
     assert_eq!(task["status"], "FAILED", "{task}");
-    let message = task["error_message"].as_str().unwrap();
+    let message = task["error"].as_str().unwrap();
     assert!(
         message.contains("file_size_bytes") && message.contains("13"),
         "{message}"
@@ -175,27 +196,11 @@ async fn a_final_error_fails_the_task_and_the_upload() {
         "upload_failed"
     );
     assert!(objects_of(&tenant.app, &[upload_id.to_owned()].into()).await.is_empty());
-}
-
-/// A PENDING task and its PROCESSING upload, as the confirm endpoint leaves them, without
-/// starting any worker.
-async fn processing(tenant: &Tenant, upload: Upload) -> Task {
-    let inputs = json!({"upload_id": upload.upload_id, "bucket_id": upload.bucket_id});
-    let task_id = bucket_uploads::ids::IdKind::Task.generate();
-    let task = Task::pending(
-        task_id,
-        CONFIRM_TASK_TYPE,
-        &tenant.namespace.namespace_id,
-        inputs,
-        Timestamp::now(),
-    );
-    let upload = Upload {
-        status: TaskStatus::Processing,
-        task_id: Some(task.task_id.clone()),
-        ..upload
-    };
-    assert!(tenant.app.store.start_processing(&upload, &task).await.unwrap());
-    task
+    // The failed upload's bytes are gone, staged and copied alike.
+    let staging_key = created["s3_key"].as_str().unwrap();
+    assert!(!tenant.app.objects.exists(staging_key).await.unwrap());
+    let final_key = staging_key.strip_prefix("incoming/").unwrap();
+    assert!(!tenant.app.objects.exists(final_key).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -203,13 +208,20 @@ async fn worker_runs_interrupted_or_repeated_converge_on_one_object() {
     let tenant = Tenant::new().await;
     let created = tenant.uploaded(b"run me more than once", json!({})).await;
     let upload: Upload = serde_json::from_value(created).unwrap();
-    let task = processing(&tenant, upload.clone()).await;
+    let task = tenant.processing(&upload).await;
 
-    // A run that hashed the object, then died before recording anything.
+    // A run that copied and hashed the object, then died before recording anything.
     let current = tenant.app.store.upload(&upload.upload_id).await.unwrap().unwrap();
-    verify(&tenant.app.objects, &current, &ConfirmRequest::default())
-        .await
-        .unwrap();
+    verify(
+        &tenant.app.objects,
+        &current,
+        &ConfirmRequest::default(),
+        u64::MAX,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(tenant.app.objects.exists(current.final_key()).await.unwrap());
 
     // The retry, and an overlapping duplicate execution of it.
     let runs = (0..3).map(|_| {
@@ -246,7 +258,7 @@ async fn an_unreachable_dependency_is_a_retryable_error_and_the_retry_completes(
     let tenant = Tenant::new().await;
     let created = tenant.uploaded(b"retry me", json!({})).await;
     let upload: Upload = serde_json::from_value(created).unwrap();
-    let task = processing(&tenant, upload.clone()).await;
+    let task = tenant.processing(&upload).await;
 
     // The same app with S3 out of reach (nothing listens on port 1).
     let sdk = bucket_uploads::aws::sdk_config().await;

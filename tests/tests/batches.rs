@@ -46,7 +46,7 @@ async fn a_synchronous_confirmation_submits_a_batch_once() {
     )
     .await;
     assert_eq!(task["task_type"], bucket_uploads::model::BATCH_TASK_TYPE);
-    assert_eq!(task["inputs"]["batch_id"], batch_id);
+    assert_eq!(task["inputs"][0]["batch_id"], batch_id);
 
     // Confirming again answers the same and creates nothing new.
     let again = confirm(&tenant, upload_id, "", json!({"auto_submit_batch": true})).await;
@@ -109,8 +109,8 @@ async fn an_asynchronous_confirmation_reports_its_batch_in_the_task_outputs() {
         .wait_for_task(accepted["task_id"].as_str().unwrap(), Duration::from_secs(60))
         .await;
     assert_eq!(task["status"], "COMPLETED", "{task}");
-    let batch_id = task["outputs"]["batch_id"].as_str().expect("a batch");
+    let batch_id = task["outputs"][0]["batch_id"].as_str().expect("a batch");
     let batch = expect_json(get_batch(&tenant, batch_id).await, 200).await;
-    assert_eq!(batch["object_ids"], json!([task["outputs"]["object_id"]]));
-    assert_eq!(batch["task_id"], task["outputs"]["batch_task_id"]);
+    assert_eq!(batch["object_ids"], json!([task["outputs"][0]["object_id"]]));
+    assert_eq!(batch["task_id"], task["outputs"][0]["batch_task_id"]);
 }

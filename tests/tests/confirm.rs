@@ -1,8 +1,7 @@
 //! Confirm Upload against DynamoDB Local and the local S3 server, through cargo lambda watch:
 //! verification, recording, deduplication, and exactly-once completion under concurrency.
 
-use api_tests::{Tenant, expect_error, expect_json, expect_validation, objects_of, sha256_hex};
-use bucket_uploads::App;
+use api_tests::{Tenant, expect_error, expect_json, expect_validation, objects_of, put_directly, sha256_hex};
 use bucket_uploads::time::Timestamp;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -71,40 +70,42 @@ async fn confirm_records_the_verified_bytes_and_creates_the_object() {
     assert_eq!(object.upload_id, upload_id);
     assert_eq!(object.bucket_id, tenant.bucket.bucket_id);
     assert_eq!(object.content_hash, sha256_hex(&bytes));
-    assert_eq!(object.s3_key, created["s3_key"].as_str().unwrap());
+    let staging_key = created["s3_key"].as_str().unwrap();
+    assert_eq!(format!("incoming/{}", object.s3_key), staging_key);
+    assert_eq!(
+        fetched["s3_key"],
+        object.s3_key.as_str(),
+        "s3_key names the final key once completed"
+    );
     assert_eq!(object.blob_property, "thumbnail");
     assert_eq!(object.blob_type, "BINARY");
     assert_eq!(object.metadata["camera"], "x100");
 }
 
 #[tokio::test]
-async fn a_signed_checksum_is_used_and_a_missing_or_null_body_is_fine() {
+async fn the_copy_reports_the_hash_and_a_missing_or_null_body_is_fine() {
     let tenant = Tenant::new().await;
     let bytes = b"declared bytes".to_vec();
     let created = tenant.uploaded(&bytes, json!({"file_hash": sha256_hex(&bytes)})).await;
     let upload_id = created["upload_id"].as_str().unwrap();
-    // The signed upload's checksum is S3-verified and offered by HeadObject: no streaming needed.
-    let head = tenant
-        .app
-        .objects
-        .head(created["s3_key"].as_str().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(head.sha256_hex, Some(sha256_hex(&bytes)));
+    let staging_key = created["s3_key"].as_str().unwrap();
+    // The documented PUT sends no checksum: S3 keeps none for the staged object...
+    let head = tenant.app.objects.head(staging_key).await.unwrap().unwrap();
+    assert_eq!(head.sha256_hex, None);
     let confirmed = expect_json(tenant.confirm(upload_id, Some(Value::Null)).await, 200).await;
     assert_eq!(confirmed["file_hash"], sha256_hex(&bytes).as_str());
+    // ...and computes one as it copies the bytes to their final key, which keeps it.
+    let completed = upload_of(&tenant, upload_id).await;
+    let final_key = completed["s3_key"].as_str().unwrap();
+    assert_eq!(format!("incoming/{final_key}"), staging_key);
+    let head = tenant.app.objects.head(final_key).await.unwrap().unwrap();
+    assert_eq!(head.sha256_hex, Some(sha256_hex(&bytes)));
+    assert!(
+        !tenant.app.objects.exists(staging_key).await.unwrap(),
+        "the staged copy is gone"
+    );
 
     let other = tenant.uploaded(b"no body at all", json!({})).await;
-    // Without a signed checksum there is none to read: confirm streams the object instead.
-    let head = tenant
-        .app
-        .objects
-        .head(other["s3_key"].as_str().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(head.sha256_hex, None);
     let confirmed = expect_json(tenant.confirm(other["upload_id"].as_str().unwrap(), None).await, 200).await;
     assert_eq!(confirmed["file_hash"], sha256_hex(b"no body at all").as_str());
 }
@@ -203,18 +204,6 @@ async fn the_size_recorded_at_create_is_always_checked() {
     assert_eq!(upload_of(&tenant, upload_id).await, before);
 }
 
-async fn put_directly(app: &App, key: &str, bytes: Vec<u8>) {
-    app.objects
-        .client()
-        .put_object()
-        .bucket(app.objects.bucket())
-        .key(key)
-        .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn confirming_after_expiry_fails_the_upload_and_deletes_the_object() {
     let tenant = Tenant::new().await;
@@ -238,21 +227,21 @@ async fn confirming_after_expiry_fails_the_upload_and_deletes_the_object() {
     assert_eq!(upload_of(&tenant, &upload_id).await, fetched);
 }
 
-/// Confirms each of `upload_ids` from `tasks_each` tasks calling the shared implementation
-/// directly (on a multi-threaded runtime, so they truly race: `cargo lambda watch` runs one
-/// request at a time per function) and `requests_each` requests through the API, all at once.
+/// Confirms each of `upload_ids` from `tasks_each` tasks calling the production entry point
+/// (`confirm_upload`, on a multi-threaded runtime, so they truly race: `cargo lambda watch`
+/// runs one request at a time per function) and `requests_each` requests through the API,
+/// all at once.
 async fn race_confirms(tenant: &Tenant, upload_ids: &[String], tasks_each: usize, requests_each: usize) -> Vec<Value> {
     let mut handles = Vec::new();
     for upload_id in upload_ids {
         for _ in 0..tasks_each {
-            let app = tenant.app.clone();
+            let (app, scope, bucket) = (tenant.app.clone(), tenant.scope(), tenant.bucket.name.clone());
             let upload_id = upload_id.clone();
             handles.push(tokio::spawn(async move {
-                let upload = app.store.upload(&upload_id).await.unwrap().unwrap();
-                let confirmed = bucket_uploads::confirm::complete(&app, upload, &Default::default())
+                let confirmed = bucket_uploads::confirm::confirm_upload(&app, &scope, &bucket, &upload_id, None, false)
                     .await
                     .unwrap();
-                serde_json::to_value(bucket_uploads::confirm::ConfirmResponse::from(confirmed)).unwrap()
+                serde_json::to_value(confirmed).unwrap()
             }));
         }
     }

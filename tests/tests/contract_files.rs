@@ -109,14 +109,12 @@ fn the_templates_table_matches_the_schema_module() {
     assert_eq!(ttl["Enabled"].as_bool(), Some(true));
 }
 
-/// The bucket expires objects still tagged the way every presigned PUT tags them, and only
-/// once no confirmation can be under way: a day after the longest-lived upload URL.
+/// The bucket expires what upload URLs wrote and no confirmation moved: the staging prefix,
+/// and only once no confirmation can be under way (a day after the longest-lived URL).
 #[test]
-fn the_bucket_expires_objects_of_uploads_never_confirmed() {
-    use bucket_uploads::objects::{CONFIRMED, STATE_TAG, UNCONFIRMED, unconfirmed_tagging};
+fn the_bucket_expires_bytes_of_uploads_never_confirmed() {
+    use bucket_uploads::model::STAGING_PREFIX;
     use bucket_uploads::uploads::MAX_EXPIRATION_SECS;
-    assert_eq!(unconfirmed_tagging(), format!("{STATE_TAG}={UNCONFIRMED}"));
-    assert_ne!(CONFIRMED, UNCONFIRMED);
 
     let template = template();
     let buckets = resources_of_type(&template, "AWS::S3::Bucket");
@@ -124,15 +122,16 @@ fn the_bucket_expires_objects_of_uploads_never_confirmed() {
     let rules = buckets[0].1["Properties"]["LifecycleConfiguration"]["Rules"]
         .as_sequence()
         .expect("lifecycle rules");
-    let tagged: Vec<&Value> = rules.iter().filter(|r| r.get("TagFilters").is_some()).collect();
-    assert_eq!(tagged.len(), 1, "one rule acts on tags");
-    let rule = tagged[0];
+    let expiring: Vec<&Value> = rules.iter().filter(|r| r.get("ExpirationInDays").is_some()).collect();
+    assert_eq!(expiring.len(), 1, "one rule expires objects");
+    let rule = expiring[0];
     assert_eq!(rule["Status"].as_str(), Some("Enabled"));
-    assert!(rule.get("Prefix").is_none() && rule.get("ExpirationDate").is_none());
-    let filters = rule["TagFilters"].as_sequence().unwrap();
-    assert_eq!(filters.len(), 1);
-    assert_eq!(filters[0]["Key"].as_str(), Some(STATE_TAG));
-    assert_eq!(filters[0]["Value"].as_str(), Some(UNCONFIRMED));
+    assert_eq!(
+        rule["Prefix"].as_str(),
+        Some(STAGING_PREFIX),
+        "only staged bytes expire"
+    );
+    assert!(rule.get("TagFilters").is_none() && rule.get("ExpirationDate").is_none());
     let days = rule["ExpirationInDays"].as_u64().expect("ExpirationInDays");
     assert!(
         days * 86_400 >= MAX_EXPIRATION_SECS + 86_400,

@@ -1,29 +1,13 @@
 //! A bucket's counters (behind List Uploads' `total` and `stats` for plain listings) stay
-//! equal to a full recount after concurrent creates, confirms and failures.
+//! equal to a full recount after concurrent creates (with and without a declared size),
+//! confirms, failures and deletes.
 
 use api_tests::{Tenant, expect_json, put};
-use bucket_uploads::confirm::{ConfirmRequest, complete};
-use bucket_uploads::query::Stats;
-use bucket_uploads::store::schema::BY_CREATED_AT;
+use bucket_uploads::confirm::{ConfirmRequest, confirm_loaded};
 use bucket_uploads::time::Timestamp;
 use bucket_uploads::uploads::{NewUpload, create_upload};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-async fn recount(tenant: &Tenant) -> Stats {
-    let read = tenant
-        .app
-        .store
-        .query_index(BY_CREATED_AT, &tenant.bucket.bucket_id, true, None, None)
-        .await
-        .unwrap();
-    let uploads: Vec<Value> = read
-        .items
-        .into_iter()
-        .map(|i| bucket_uploads::store::from_item(i).unwrap())
-        .collect();
-    Stats::of(&uploads)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn counters_equal_a_recount_after_concurrent_changes() {
@@ -39,7 +23,11 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
         let (tenant, http_turn) = (Arc::clone(&tenant), Arc::clone(&http_turn));
         tasks.push(tokio::spawn(async move {
             let content = format!("content {}", i % 7).into_bytes();
-            let body = json!({"filename": format!("f{i}.bin"), "content_type": "application/octet-stream", "file_size_bytes": content.len()});
+            let mut body = json!({"filename": format!("f{i}.bin"), "content_type": "application/octet-stream", "file_size_bytes": content.len()});
+            if i % 5 == 4 {
+                // Counted with no bytes while pending, with its real size once confirmed.
+                body["file_size_bytes"] = Value::Null;
+            }
             let upload = if i % 4 == 0 {
                 let _turn = http_turn.lock().await;
                 let created = tenant.create_upload(body).await;
@@ -67,8 +55,12 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
                     let _turn = http_turn.lock().await;
                     expect_json(tenant.confirm(&upload.upload_id, None).await, 200).await;
                 } else {
-                    complete(&tenant.app, upload, &ConfirmRequest::default()).await.unwrap();
+                    let request = ConfirmRequest::default();
+                    confirm_loaded(&tenant.app, &tenant.bucket, upload, &request, false)
+                        .await
+                        .unwrap();
                 }
+                String::new()
             }));
         }
     }
@@ -84,18 +76,55 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
                 Timestamp::now().plus_seconds(-4000),
             );
             tenant.app.store.insert_upload(&old).await.unwrap();
-            assert!(complete(&tenant.app, old, &ConfirmRequest::default()).await.is_err());
+            let request = ConfirmRequest::default();
+            assert!(
+                confirm_loaded(&tenant.app, &tenant.bucket, old.clone(), &request, false)
+                    .await
+                    .is_err()
+            );
+            old.upload_id
         }));
     }
+    // Delete 4 of the 10 left pending at the same time, in-process and over HTTP.
+    for (i, upload) in uploads.iter().skip(30).take(4).enumerate() {
+        let (tenant, upload_id, http_turn) = (Arc::clone(&tenant), upload.upload_id.clone(), Arc::clone(&http_turn));
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let _turn = http_turn.lock().await;
+                let path = format!("{}/{upload_id}", tenant.uploads_path());
+                let response = tenant.request(reqwest::Method::DELETE, &path).send().await.unwrap();
+                assert_eq!(response.status(), 204);
+            } else {
+                let (scope, bucket) = (tenant.scope(), tenant.bucket.name.clone());
+                bucket_uploads::uploads::delete_upload(&tenant.app, &scope, &bucket, &upload_id, true)
+                    .await
+                    .unwrap();
+            }
+            upload_id
+        }));
+    }
+    // Confirm tasks answer nothing, delete tasks the deleted id, failing tasks the failed one.
+    let mut failed = Vec::new();
     for task in tasks {
-        task.await.unwrap();
+        let id = task.await.unwrap();
+        if !id.is_empty() && uploads.iter().all(|u| u.upload_id != id) {
+            failed.push(id);
+        }
+    }
+    assert_eq!(failed.len(), 6);
+    // And 2 of the failed ones.
+    for upload_id in failed.iter().take(2) {
+        let (scope, bucket) = (tenant.scope(), tenant.bucket.name.clone());
+        bucket_uploads::uploads::delete_upload(&tenant.app, &scope, &bucket, upload_id, true)
+            .await
+            .unwrap();
     }
 
-    let recounted = recount(&tenant).await;
-    assert_eq!(recounted.total_uploads, 46);
+    let recounted = tenant.recount().await;
+    assert_eq!(recounted.total_uploads, 40);
     assert_eq!(
         serde_json::to_value(&recounted.uploads_by_status).unwrap(),
-        json!({"PENDING": 10, "COMPLETED": 30, "FAILED": 6})
+        json!({"PENDING": 6, "COMPLETED": 30, "FAILED": 4})
     );
     assert_eq!(
         tenant.app.store.bucket_stats(&tenant.bucket.bucket_id).await.unwrap(),
@@ -105,5 +134,5 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
     // And the API's plain listing reports exactly that.
     let listed = expect_json(tenant.list("", json!({})).await, 200).await;
     assert_eq!(listed["stats"], serde_json::to_value(&recounted).unwrap());
-    assert_eq!(listed["pagination"]["total"], 46);
+    assert_eq!(listed["pagination"]["total"], 40);
 }

@@ -15,7 +15,7 @@ const UPLOAD_FIELDS: &[(&str, &[&str])] = &[
     ("create_object_on_confirm", &["boolean"]),
     ("created_at", &["string"]),
     ("expires_at", &["string"]),
-    ("file_size_bytes", &["integer"]),
+    ("file_size_bytes", &["integer", "null"]),
     ("presigned_url", &["string", "null"]),
     ("metadata", &["object"]),
     ("object_metadata", &["object"]),
@@ -89,11 +89,11 @@ async fn create_put_get_round_trip() {
     assert_eq!(created["blob_property"], "summer clip (final)");
     assert_eq!(created["presigned_url_expiration"], 3600);
     assert!(created["create_object_on_confirm"].as_bool().unwrap() && created["skip_duplicates"].as_bool().unwrap());
-    let expected_key = format!(
+    let final_key = format!(
         "{}/{}/{}/summer clip (final).mp4",
         tenant.namespace.namespace_id, tenant.bucket.bucket_id, upload_id
     );
-    assert_eq!(created["s3_key"], expected_key.as_str());
+    assert_eq!(created["s3_key"], format!("incoming/{final_key}").as_str());
     let created_at = bucket_uploads::time::Timestamp::parse(created["created_at"].as_str().unwrap()).unwrap();
     assert_eq!(
         created["expires_at"],
@@ -115,7 +115,13 @@ async fn create_put_get_round_trip() {
     expected["message"] = Value::Null;
     assert_eq!(fetched, expected);
 
+    // Unverified bytes are never offered for download.
+    let unverified = expect_json(tenant.get_upload(upload_id, "?return_presigned_urls=true").await, 200).await;
+    assert_eq!(unverified["presigned_url"], Value::Null);
+
+    expect_json(tenant.confirm(upload_id, None).await, 200).await;
     let with_url = expect_json(tenant.get_upload(upload_id, "?return_presigned_urls=true").await, 200).await;
+    assert_eq!(with_url["s3_key"], final_key.as_str());
     let download = with_url["presigned_url"].as_str().expect("a download URL");
     assert_ne!(download, url);
     assert!(download.contains("X-Amz-Expires=3600"), "{download}");
@@ -150,13 +156,13 @@ async fn buckets_and_namespaces_are_addressed_by_id_or_name() {
         .send()
         .await
         .unwrap();
-    let created = expect_json(by_id, 201).await;
+    let created = expect_json(by_id, 200).await;
     let by_name = tenant.get_upload(created["upload_id"].as_str().unwrap(), "").await;
     assert_eq!(expect_json(by_name, 200).await["upload_id"], created["upload_id"]);
 }
 
 #[tokio::test]
-async fn declared_hash_is_signed_and_the_matching_bytes_are_accepted() {
+async fn declared_hash_with_checksum_required_is_signed_and_the_matching_bytes_are_accepted() {
     let tenant = Tenant::new().await;
     let bytes = b"exactly these bytes".to_vec();
     let created = tenant
@@ -164,6 +170,7 @@ async fn declared_hash_is_signed_and_the_matching_bytes_are_accepted() {
             "filename": "a.bin", "content_type": "application/octet-stream",
             "file_size_bytes": bytes.len(), "file_hash": sha256_hex(&bytes).to_uppercase(),
             "blob_type": "binary", "presigned_url_expiration": 60, "create_object_on_confirm": false, "skip_duplicates": false,
+            "checksum_required": true,
         }))
         .await;
     assert_eq!(created["file_hash"], sha256_hex(&bytes).as_str());
@@ -174,6 +181,10 @@ async fn declared_hash_is_signed_and_the_matching_bytes_are_accepted() {
     assert!(
         url.contains("x-amz-checksum-sha256"),
         "checksum header not signed: {url}"
+    );
+    assert!(
+        created["message"].as_str().unwrap().contains("x-amz-checksum-sha256"),
+        "{created}"
     );
     let checksum = sha256_base64(&bytes);
     let headers = [

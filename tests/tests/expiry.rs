@@ -164,11 +164,19 @@ async fn a_ttl_removal_deletes_the_bytes_and_uncounts_the_upload_once() {
     let first = tenant.uploaded(b"abc", json!({})).await;
     let second = tenant.uploaded(b"defgh", json!({})).await;
     assert_eq!(pending_counted(&tenant).await, (2, 8));
+    // A confirmation of the first copied its bytes to the final key, then was cut short.
+    let first_upload: bucket_uploads::model::Upload = serde_json::from_value(first.clone()).unwrap();
+    let request = bucket_uploads::confirm::ConfirmRequest::default();
+    bucket_uploads::confirm::verify(&tenant.app.objects, &first_upload, &request, u64::MAX, None)
+        .await
+        .unwrap();
+    assert!(tenant.app.objects.exists(first_upload.final_key()).await.unwrap());
 
     let removal = remove(&tenant, first["upload_id"].as_str().unwrap(), 1, true).await;
     assert_eq!(deliver(std::slice::from_ref(&removal)).await, Vec::<String>::new());
     assert_eq!(pending_counted(&tenant).await, (1, 5));
     assert!(!tenant.app.objects.exists(&s3_key(&first)).await.unwrap());
+    assert!(!tenant.app.objects.exists(first_upload.final_key()).await.unwrap());
     assert!(tenant.app.objects.exists(&s3_key(&second)).await.unwrap());
 
     // Streams deliver at least once: the same removal again changes nothing.
@@ -227,7 +235,7 @@ async fn an_upload_whose_record_expired_while_being_confirmed_is_reported_missin
     // Loaded by a confirmation, then removed by TTL before it fails the upload.
     remove(&tenant, &upload.upload_id, 1, true).await;
     let request = bucket_uploads::confirm::ConfirmRequest::parse(None).unwrap();
-    let err = bucket_uploads::confirm::complete(&tenant.app, upload, &request)
+    let err = bucket_uploads::confirm::confirm_loaded(&tenant.app, &tenant.bucket, upload, &request, false)
         .await
         .unwrap_err();
     assert_eq!(err.status(), 404, "{err:?}");

@@ -3,7 +3,7 @@
 //! what a plain in-memory evaluation of the same request over the same records returns.
 
 use api_tests::{Tenant, put};
-use bucket_uploads::confirm::{ConfirmRequest, complete};
+use bucket_uploads::confirm::{ConfirmRequest, confirm_loaded};
 use bucket_uploads::listing::{AccessPath, list_bucket};
 use bucket_uploads::query::{ListRequest, PageParams, Pagination, evaluate};
 use bucket_uploads::time::Timestamp;
@@ -16,7 +16,17 @@ use serde_json::{Value, json};
 const UPLOADS: usize = 220;
 const EXPIRED: usize = 12;
 const REQUESTS: usize = 200;
-const STATUSES: &[&str] = &["PENDING", "COMPLETED", "FAILED", "PROCESSING", "BOGUS"];
+/// Statuses as clients write them: `case_sensitive` (default false) decides whether
+/// `pending` names PENDING, for the planner's status index as for the evaluation.
+const STATUSES: &[&str] = &[
+    "PENDING",
+    "COMPLETED",
+    "FAILED",
+    "PROCESSING",
+    "BOGUS",
+    "pending",
+    "Completed",
+];
 const CONTENTS: &[&[u8]] = &[
     b"alpha",
     b"bravo bravo",
@@ -37,7 +47,14 @@ fn metadata(rng: &mut StdRng, i: usize) -> Value {
             "campaign".into(),
             json!(pick(
                 rng,
-                &["summer_2024", "winter_2024", "Spring", "SUMMER_2025", "de-launch"]
+                &[
+                    "summer_2024",
+                    "Summer_2024",
+                    "winter_2024",
+                    "Spring",
+                    "SUMMER_2025",
+                    "de-launch"
+                ]
             )),
         );
     }
@@ -106,6 +123,9 @@ async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<String> {
             "filename": name, "content_type": content_type, "file_size_bytes": size, "metadata": metadata(rng, i),
             "skip_duplicates": rng.random_bool(0.7), "create_object_on_confirm": rng.random_bool(0.85),
         });
+        if content.is_none() && rng.random_bool(0.15) {
+            body["file_size_bytes"] = Value::Null;
+        }
         if rng.random_bool(0.3) {
             body["object_metadata"] = json!({"source": pick(rng, &["camera", "phone"])});
         }
@@ -122,7 +142,9 @@ async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<String> {
         ids.push(upload.upload_id);
     }
     for upload in to_confirm {
-        complete(app, upload, &ConfirmRequest::default()).await.unwrap();
+        confirm_loaded(app, &tenant.bucket, upload, &ConfirmRequest::default(), false)
+            .await
+            .unwrap();
     }
     for i in 0..EXPIRED {
         let body = json!({"filename": format!("old_video_{i}.mp4"), "content_type": "video/mp4", "file_size_bytes": 5, "metadata": metadata(rng, i)});
@@ -134,10 +156,8 @@ async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<String> {
             created_at,
         );
         app.store.insert_upload(&upload).await.unwrap();
-        assert!(
-            complete(app, upload.clone(), &ConfirmRequest::default()).await.is_err(),
-            "expired uploads fail"
-        );
+        let confirmed = confirm_loaded(app, &tenant.bucket, upload.clone(), &ConfirmRequest::default(), false).await;
+        assert!(confirmed.is_err(), "expired uploads fail");
         ids.push(upload.upload_id);
     }
     ids
@@ -153,7 +173,7 @@ fn condition(rng: &mut StdRng, middle: &str) -> Value {
         3 => {
             json!({"field": "file_size_bytes", "operator": pick(rng, &cmp), "value": pick(rng, &[5, 11, 100, 4096, 1_000_000])})
         }
-        4 => json!({"metadata.campaign": pick(rng, &["summer_2024", "Spring", "nope"])}),
+        4 => json!({"metadata.campaign": pick(rng, &["summer_2024", "SUMMER_2024", "spring", "Spring", "nope"])}),
         5 => json!({
             "field": "metadata.campaign", "operator": pick(rng, &["contains", "starts_with", "ends_with", "eq", "text"]),
             "value": pick(rng, &["summer", "SUMMER", "2024", "Spring", "de"]), "case_sensitive": rng.random_bool(0.4),
@@ -167,7 +187,17 @@ fn condition(rng: &mut StdRng, middle: &str) -> Value {
         8 => {
             json!({"field": "filename", "operator": "regex", "value": pick(rng, &["video", "^img_\\d+", "\\.(mp4|mov)$", "_1\\d\\b"]), "case_sensitive": rng.random_bool(0.3)})
         }
-        9 => json!({"field": "metadata.geo.country", "operator": pick(rng, &["in", "nin"]), "value": ["DE", "FR"]}),
+        9 => {
+            let (operator, value) = if rng.random_bool(0.5) {
+                (
+                    pick(rng, &["in", "nin"]),
+                    pick(rng, &[json!(["DE", "fr"]), json!(["de"])]),
+                )
+            } else {
+                (pick(rng, &["eq", "ne"]), pick(rng, &[json!("De"), json!("FR")]))
+            };
+            json!({"field": "metadata.geo.country", "operator": operator, "value": value, "case_sensitive": rng.random_bool(0.4)})
+        }
         10 => {
             json!({"field": pick(rng, &["object_id", "etag", "completed_at", "metadata.flag", "metadata.geo"]), "operator": pick(rng, &["exists", "is_null"]), "value": rng.random_bool(0.5)})
         }
@@ -190,12 +220,17 @@ fn filter(rng: &mut StdRng, depth: usize, middle: &str) -> Value {
         let children: Vec<Value> = (0..rng.random_range(1..4))
             .map(|_| filter(rng, depth + 1, middle))
             .collect();
-        return match rng.random_range(0..4) {
+        let mut node = match rng.random_range(0..4) {
             0 | 1 => json!({"AND": children}),
             2 => json!({"OR": children}),
             _ if rng.random_bool(0.5) => json!({"NOT": children}),
             _ => json!({"NOT": children[0]}),
         };
+        // Where Mixpeek's SDK puts it: on the logical operator, for everything beneath.
+        if rng.random_bool(0.4) {
+            node["case_sensitive"] = json!(rng.random_bool(0.5));
+        }
+        return node;
     }
     condition(rng, middle)
 }
@@ -298,4 +333,48 @@ async fn the_dynamodb_listing_equals_an_in_memory_evaluation() {
     // Every access path was exercised.
     assert_eq!(paths.len(), 3, "{paths:?}");
     println!("access paths used: {paths:?}");
+
+    // Case-insensitive equality, counted independently of the query code.
+    let campaign_is = |r: &Value, wanted: &str, fold: bool| {
+        r["metadata"]["campaign"]
+            .as_str()
+            .is_some_and(|c| if fold { c.to_lowercase() == wanted } else { c == wanted })
+    };
+    for (body, expected) in [
+        (
+            json!({"filters": {"metadata.campaign": "SUMMER_2024"}}),
+            records.iter().filter(|r| campaign_is(r, "summer_2024", true)).count(),
+        ),
+        (
+            json!({"filters": {"metadata.campaign": "SUMMER_2024", "case_sensitive": true}}),
+            records.iter().filter(|r| campaign_is(r, "SUMMER_2024", false)).count(),
+        ),
+        (
+            json!({"filters": {"field": "metadata.campaign", "operator": "in", "value": ["Summer_2024", "SPRING"]}}),
+            records
+                .iter()
+                .filter(|r| campaign_is(r, "summer_2024", true) || campaign_is(r, "spring", true))
+                .count(),
+        ),
+        (
+            json!({"filters": {"status": "pending"}}),
+            records.iter().filter(|r| r["status"] == "PENDING").count(),
+        ),
+        (
+            json!({"filters": {"AND": [{"status": "pending"}], "case_sensitive": true}}),
+            0,
+        ),
+    ] {
+        let request = ListRequest::parse(Some(&body), PageParams::default()).unwrap();
+        let listed = list_bucket(&tenant.app, &tenant.bucket, &request, "/list")
+            .await
+            .unwrap();
+        assert_eq!(listed.response.pagination.total, expected as u64, "{body}");
+    }
+    let folded = records.iter().filter(|r| campaign_is(r, "summer_2024", true)).count();
+    let exact = records.iter().filter(|r| campaign_is(r, "summer_2024", false)).count();
+    assert!(
+        folded > exact && exact > 0,
+        "the data set mixes cases: {folded} vs {exact}"
+    );
 }

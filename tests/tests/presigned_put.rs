@@ -1,12 +1,16 @@
-//! The S3 server, not the client, enforces what the presigned PUT URL signed: any other
-//! Content-Type, length, signature, time or bytes is refused, and nothing is stored.
+//! The upload URL takes exactly the PUT Mixpeek documents (`curl -X PUT -H "Content-Type: …"
+//! --upload-file F`), and the S3 server, not the client, enforces what it signed: any other
+//! Content-Type, length, signature or time is refused and nothing is stored. The URL writes
+//! a staging key; what a confirmation verified lives at a final key no URL can write.
 
-use api_tests::{SIGNED_PUT_HEADERS, Tenant, expect_json, put, put_exactly, sha256_base64, sha256_hex, state_tag};
+use api_tests::{Tenant, expect_json, put, sha256_base64, sha256_hex, stored_sha256};
+use bucket_uploads::model::STAGING_PREFIX;
 use bucket_uploads::objects::PutRequirements;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const BYTES: &[u8] = b"0123456789abcdef";
+const PDF: (&str, &str) = ("content-type", "application/pdf");
 
 async fn pending(tenant: &Tenant, extra: Value) -> (String, String) {
     let mut body = json!({"filename": "doc.pdf", "content_type": "application/pdf", "file_size_bytes": BYTES.len()});
@@ -22,6 +26,50 @@ async fn assert_nothing_stored(tenant: &Tenant, key: &str) {
     assert!(!tenant.app.objects.exists(key).await.unwrap(), "{key} was stored");
 }
 
+/// The `X-Amz-SignedHeaders` of a presigned URL.
+fn signed_headers(url: &str) -> String {
+    let query = url.split_once('?').unwrap().1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders="))
+        .unwrap()
+        .replace("%3B", ";")
+}
+
+#[tokio::test]
+async fn the_url_signs_only_what_the_documented_put_sends() {
+    let tenant = Tenant::new().await;
+    let (url, key) = pending(&tenant, json!({})).await;
+    assert_eq!(signed_headers(&url), "content-length;content-type;host");
+    assert!(key.starts_with(STAGING_PREFIX), "{key}");
+
+    let without_size = tenant
+        .create_upload(json!({"filename": "a.bin", "content_type": "application/octet-stream"}))
+        .await;
+    assert_eq!(without_size["file_size_bytes"], Value::Null);
+    assert_eq!(
+        signed_headers(without_size["presigned_url"].as_str().unwrap()),
+        "content-type;host"
+    );
+    let with_hash = tenant
+        .create_upload(
+            json!({"filename": "a.bin", "content_type": "application/octet-stream", "file_hash": sha256_hex(BYTES)}),
+        )
+        .await;
+    assert_eq!(
+        signed_headers(with_hash["presigned_url"].as_str().unwrap()),
+        "content-type;host",
+        "a declared hash is verified at confirmation, not demanded of the PUT"
+    );
+
+    // Content-Type and the bytes, nothing else (Content-Length is the HTTP client's own).
+    assert_eq!(put(&url, &[PDF], BYTES.to_vec()).await, 200);
+    assert_eq!(stored_sha256(&tenant.app, &key).await, Some(sha256_hex(BYTES)));
+    let any_length = without_size["presigned_url"].as_str().unwrap();
+    let headers = [("content-type", "application/octet-stream")];
+    assert_eq!(put(any_length, &headers, b"any length at all".to_vec()).await, 200);
+}
+
 #[tokio::test]
 async fn another_content_type_is_refused() {
     let tenant = Tenant::new().await;
@@ -29,66 +77,51 @@ async fn another_content_type_is_refused() {
     assert_eq!(put(&url, &[("content-type", "text/html")], BYTES.to_vec()).await, 403);
     assert_eq!(put(&url, &[], BYTES.to_vec()).await, 403);
     assert_nothing_stored(&tenant, &key).await;
-    assert_eq!(
-        put(&url, &[("content-type", "application/pdf")], BYTES.to_vec()).await,
-        200
-    );
+    assert_eq!(put(&url, &[PDF], BYTES.to_vec()).await, 200);
 }
 
+/// Guarantee 1: bytes a confirmation verified can never be replaced through an upload URL.
 #[tokio::test]
-async fn objects_start_out_tagged_unconfirmed_and_confirmation_retags_them() {
+async fn a_put_after_confirmation_cannot_touch_the_confirmed_bytes() {
     let tenant = Tenant::new().await;
-    let (url, key) = pending(&tenant, json!({})).await;
-    let content_type = ("content-type", "application/pdf");
-    let condition = SIGNED_PUT_HEADERS[1];
-    assert_eq!(put_exactly(&url, &[content_type, condition], BYTES.to_vec()).await, 403);
-    let claims_confirmed = ("x-amz-tagging", "upload-state=confirmed");
-    assert_eq!(
-        put_exactly(&url, &[content_type, condition, claims_confirmed], BYTES.to_vec()).await,
-        403
-    );
-    assert_nothing_stored(&tenant, &key).await;
-
-    assert_eq!(put(&url, &[content_type], BYTES.to_vec()).await, 200);
-    assert_eq!(state_tag(&tenant.app, &key).await.as_deref(), Some("unconfirmed"));
-
-    let upload_id = key.split('/').nth(2).unwrap();
-    expect_json(tenant.confirm(upload_id, None).await, 200).await;
-    assert_eq!(state_tag(&tenant.app, &key).await.as_deref(), Some("confirmed"));
-}
-
-#[tokio::test]
-async fn a_stored_object_cannot_be_replaced_through_its_url() {
-    let tenant = Tenant::new().await;
-    let (url, key) = pending(&tenant, json!({})).await;
-    let content_type = ("content-type", "application/pdf");
-    let without_condition = [content_type, SIGNED_PUT_HEADERS[0]];
-    assert_eq!(put_exactly(&url, &without_condition, BYTES.to_vec()).await, 403);
-    assert_nothing_stored(&tenant, &key).await;
-    assert_eq!(put(&url, &[content_type], BYTES.to_vec()).await, 200);
-
+    let (url, staging_key) = pending(&tenant, json!({})).await;
     let other: Vec<u8> = BYTES.iter().rev().copied().collect();
-    assert_eq!(put(&url, &[content_type], other.clone()).await, 412);
-    let upload_id = key.split('/').nth(2).unwrap();
+    // Before confirmation the staged bytes may still be replaced: the last PUT counts.
+    assert_eq!(put(&url, &[PDF], other.clone()).await, 200);
+    assert_eq!(put(&url, &[PDF], BYTES.to_vec()).await, 200);
+
+    let upload_id = staging_key.split('/').nth(3).unwrap();
     let confirmed = expect_json(tenant.confirm(upload_id, None).await, 200).await;
     assert_eq!(confirmed["file_hash"], sha256_hex(BYTES).as_str());
-    // After confirmation too: the verified bytes and their confirmed tag stay.
-    assert_eq!(put(&url, &[content_type], other).await, 412);
-    assert_eq!(
-        tenant.app.objects.sha256_hex(&key).await.unwrap(),
-        Some(sha256_hex(BYTES))
-    );
-    assert_eq!(state_tag(&tenant.app, &key).await.as_deref(), Some("confirmed"));
+    let completed = expect_json(tenant.get_upload(upload_id, "").await, 200).await;
+    let final_key = completed["s3_key"].as_str().unwrap().to_owned();
+    assert_eq!(format!("{STAGING_PREFIX}{final_key}"), staging_key);
+    assert_nothing_stored(&tenant, &staging_key).await;
+
+    // The URL still works until it expires, but only ever writes the staging key.
+    assert_eq!(put(&url, &[PDF], other.clone()).await, 200);
+    assert_eq!(stored_sha256(&tenant.app, &final_key).await, Some(sha256_hex(BYTES)));
+    assert_eq!(stored_sha256(&tenant.app, &staging_key).await, Some(sha256_hex(&other)));
+    let again = expect_json(tenant.confirm(upload_id, None).await, 200).await;
+    assert_eq!(again, confirmed, "a settled upload answers from its record");
+    let fetched = expect_json(tenant.get_upload(upload_id, "?return_presigned_urls=true").await, 200).await;
+    assert_eq!(fetched["file_hash"], sha256_hex(BYTES).as_str());
+    let download = fetched["presigned_url"].as_str().unwrap();
+    let downloaded = api_tests::http().get(download).send().await.unwrap();
+    assert_eq!(downloaded.bytes().await.unwrap().to_vec(), BYTES);
+    // And no URL signs the final key: the create URL for another key cannot be bent to it.
+    let bent = url.replacen(STAGING_PREFIX, "", 1);
+    assert_eq!(put(&bent, &[PDF], other).await, 403);
+    assert_eq!(stored_sha256(&tenant.app, &final_key).await, Some(sha256_hex(BYTES)));
 }
 
 #[tokio::test]
 async fn another_length_is_refused() {
     let tenant = Tenant::new().await;
     let (url, key) = pending(&tenant, json!({})).await;
-    let headers = [("content-type", "application/pdf")];
-    assert_eq!(put(&url, &headers, BYTES[..BYTES.len() - 1].to_vec()).await, 403);
-    assert_eq!(put(&url, &headers, [BYTES, b"!"].concat()).await, 403);
-    assert_eq!(put(&url, &headers, Vec::new()).await, 403);
+    assert_eq!(put(&url, &[PDF], BYTES[..BYTES.len() - 1].to_vec()).await, 403);
+    assert_eq!(put(&url, &[PDF], [BYTES, b"!"].concat()).await, 403);
+    assert_eq!(put(&url, &[PDF], Vec::new()).await, 403);
     assert_nothing_stored(&tenant, &key).await;
 }
 
@@ -96,17 +129,16 @@ async fn another_length_is_refused() {
 async fn a_tampered_or_missing_signature_is_refused() {
     let tenant = Tenant::new().await;
     let (url, key) = pending(&tenant, json!({})).await;
-    let headers = [("content-type", "application/pdf")];
     let (head, signature) = url.rsplit_once("X-Amz-Signature=").unwrap();
     let flipped: String = signature.chars().rev().collect();
     assert_eq!(
-        put(&format!("{head}X-Amz-Signature={flipped}"), &headers, BYTES.to_vec()).await,
+        put(&format!("{head}X-Amz-Signature={flipped}"), &[PDF], BYTES.to_vec()).await,
         403
     );
     let unsigned = url.split('?').next().unwrap();
-    assert_eq!(put(unsigned, &headers, BYTES.to_vec()).await, 403);
+    assert_eq!(put(unsigned, &[PDF], BYTES.to_vec()).await, 403);
     let other_key = url.replace("doc.pdf", "other.pdf");
-    assert_eq!(put(&other_key, &headers, BYTES.to_vec()).await, 403);
+    assert_eq!(put(&other_key, &[PDF], BYTES.to_vec()).await, 403);
     assert_nothing_stored(&tenant, &key).await;
     assert_nothing_stored(&tenant, &key.replace("doc.pdf", "other.pdf")).await;
 }
@@ -115,10 +147,13 @@ async fn a_tampered_or_missing_signature_is_refused() {
 async fn an_expired_url_is_refused() {
     // The API's shortest expiry is 60 s; the adapter itself signs a 1 s URL to keep this fast.
     let app = api_tests::app().await;
-    let key = format!("expiry-test/{}", bucket_uploads::ids::IdKind::Upload.generate());
+    let key = format!(
+        "{STAGING_PREFIX}expiry-test/{}",
+        bucket_uploads::ids::IdKind::Upload.generate()
+    );
     let needs = PutRequirements {
         content_type: "text/plain",
-        content_length: 5,
+        content_length: Some(5),
         sha256_hex: None,
     };
     let url = app
@@ -127,47 +162,46 @@ async fn an_expired_url_is_refused() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        put(&url, &[("content-type", "text/plain")], b"hello".to_vec()).await,
-        403
-    );
+    let text = [("content-type", "text/plain")];
+    assert_eq!(put(&url, &text, b"hello".to_vec()).await, 403);
     assert!(!app.objects.exists(&key).await.unwrap());
     let fresh = app
         .objects
         .presign_put(&key, &needs, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(
-        put(&fresh, &[("content-type", "text/plain")], b"hello".to_vec()).await,
-        200
-    );
+    assert_eq!(put(&fresh, &text, b"hello".to_vec()).await, 200);
 }
 
+/// `checksum_required` (our extension): the URL signs the declared checksum, so S3 itself
+/// refuses any other bytes.
 #[tokio::test]
-async fn with_a_declared_hash_other_bytes_are_refused() {
+async fn with_a_required_checksum_other_bytes_are_refused() {
     let tenant = Tenant::new().await;
-    let (url, key) = pending(&tenant, json!({"file_hash": sha256_hex(BYTES)})).await;
+    let (url, key) = pending(
+        &tenant,
+        json!({"file_hash": sha256_hex(BYTES), "checksum_required": true}),
+    )
+    .await;
+    assert_eq!(
+        signed_headers(&url),
+        "content-length;content-type;host;x-amz-checksum-sha256"
+    );
     let declared = sha256_base64(BYTES);
     let mut other = BYTES.to_vec();
     other[0] ^= 1;
-    let headers = [
-        ("content-type", "application/pdf"),
-        ("x-amz-checksum-sha256", declared.as_str()),
-    ];
+    let headers = [PDF, ("x-amz-checksum-sha256", declared.as_str())];
     // Same length, same declared checksum, different bytes: S3 computes and refuses.
     assert_eq!(put(&url, &headers, other.clone()).await, 400);
     assert_nothing_stored(&tenant, &key).await;
     // The checksum header is signed: leaving it out or changing it breaks the signature.
-    assert_eq!(
-        put(&url, &[("content-type", "application/pdf")], BYTES.to_vec()).await,
-        403
-    );
+    assert_eq!(put(&url, &[PDF], BYTES.to_vec()).await, 403);
     let forged = sha256_base64(&other);
-    let forged_headers = [
-        ("content-type", "application/pdf"),
-        ("x-amz-checksum-sha256", forged.as_str()),
-    ];
+    let forged_headers = [PDF, ("x-amz-checksum-sha256", forged.as_str())];
     assert_eq!(put(&url, &forged_headers, other).await, 403);
     assert_nothing_stored(&tenant, &key).await;
     assert_eq!(put(&url, &headers, BYTES.to_vec()).await, 200);
+    // S3 verified it, and keeps it.
+    let head = tenant.app.objects.head(&key).await.unwrap().unwrap();
+    assert_eq!(head.sha256_hex, Some(sha256_hex(BYTES)));
 }

@@ -137,3 +137,44 @@ async fn no_bad_input_is_a_server_error() {
         assert!((400..500).contains(&status), "{path} answered {status}");
     }
 }
+
+/// Mixpeek refuses undeclared body keys (since 2026-11-02): every endpoint with a body
+/// answers 422 `extra_forbidden` at the key's location, naming the accepted keys.
+#[tokio::test]
+async fn unknown_body_keys_are_refused_on_every_endpoint() {
+    let tenant = Tenant::new().await;
+    let created = tenant
+        .create_upload(json!({"filename": "a.txt", "content_type": "text/plain", "file_size_bytes": 1}))
+        .await;
+    let upload_id = created["upload_id"].as_str().unwrap();
+    let create = tenant
+        .request(Method::POST, &tenant.uploads_path())
+        .json(&json!({"filename": "a.txt", "content_type": "text/plain", "bucket_id": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let confirm = tenant
+        .confirm(upload_id, Some(json!({"etag": "x", "checksum": "y"})))
+        .await;
+    let list = tenant.list("", json!({"filters": {}, "page_token": "z"})).await;
+    let sort = tenant
+        .list("", json!({"sort": {"field": "created_at", "order": "asc"}}))
+        .await;
+    for (response, loc, accepted) in [
+        (create, json!(["body", "bucket_id"]), "skip_duplicates"),
+        (confirm, json!(["body", "checksum"]), "auto_submit_batch"),
+        (list, json!(["body", "page_token"]), "return_presigned_urls"),
+        (sort, json!(["body", "sort", "order"]), "direction"),
+    ] {
+        let body = expect_json(response, 422).await;
+        assert_eq!(body["detail"][0]["loc"], loc, "{body}");
+        assert_eq!(body["detail"][0]["type"], "extra_forbidden", "{body}");
+        assert!(body["detail"][0]["msg"].as_str().unwrap().contains(accepted), "{body}");
+        assert_eq!(body["error"]["type"], "ValidationError", "{body}");
+        assert_eq!(body["status"], 422, "{body}");
+    }
+    // Nothing was created or confirmed by the refused requests.
+    let listed = expect_json(tenant.list("", json!({})).await, 200).await;
+    assert_eq!(listed["pagination"]["total"], 1);
+    assert_eq!(listed["results"][0]["status"], "PENDING");
+}

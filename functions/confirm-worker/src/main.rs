@@ -39,7 +39,7 @@ async fn handle(app: &App, event: WorkerEvent) -> Result<Value, WorkerError> {
         }
         other => return Err(WorkerError::Final(format!("unknown action '{other}'"))),
     };
-    Ok(task.view())
+    serde_json::to_value(task.view()).map_err(|err| WorkerError::Final(format!("the task does not serialize: {err}")))
 }
 
 #[tokio::main]

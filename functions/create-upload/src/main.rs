@@ -1,5 +1,6 @@
 //! `POST /v1/buckets/{bucket_identifier}/uploads`: creates a PENDING upload and returns it
-//! with a presigned PUT URL (201).
+//! with a presigned PUT URL, or a completed duplicate when the bucket already holds the
+//! declared bytes (200, as Mixpeek's SDK expects).
 
 use bucket_uploads::routes::CREATE_UPLOAD;
 use bucket_uploads::{ApiError, App, http, uploads};
@@ -10,7 +11,7 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
     let bucket = http::bucket_identifier(&request, CREATE_UPLOAD)?;
     let body = http::json_body(&request)?;
     let upload = uploads::create_upload(&app, &scope, &bucket, body.as_ref()).await?;
-    http::json_response(201, &upload)
+    http::json_response(200, &upload)
 }
 
 #[tokio::main]

@@ -1,8 +1,9 @@
 //! Confirm Upload: verify the stored bytes, record them, deduplicate — exactly once.
 //!
-//! Verification ([`verify`]) and recording (`record`: one transaction) are shared by the
-//! synchronous path and the asynchronous worker ([`worker`]), which differ only in the
-//! status they complete from (PENDING or PROCESSING) and in the task they complete along.
+//! [`confirm_upload`] (the HTTP path) and the asynchronous worker ([`worker`]) share
+//! verification ([`verify`]: check the staged bytes, copy them to the final key, where S3
+//! computes their SHA-256) and recording (`record`: one transaction). They differ only in
+//! the status they complete from (PENDING or PROCESSING) and in the task they complete along.
 
 mod plan;
 mod request;
@@ -11,13 +12,13 @@ pub mod worker;
 
 pub use plan::{Completion, plan};
 pub use request::ConfirmRequest;
-pub use verify::{Verified, etags_match, verify};
+pub use verify::{Located, Rejection, Verified, etags_match, locate, verify};
 
 use crate::app::App;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::ids::{IdKind, auto_batch_ids};
-use crate::model::{CONFIRM_TASK_TYPE, Task, TaskStatus, Upload};
+use crate::model::{Bucket, CONFIRM_TASK_TYPE, Task, TaskStatus, Upload};
 use crate::store::Conflict;
 use crate::time::Timestamp;
 use crate::uploads::load_upload;
@@ -54,7 +55,7 @@ impl From<Upload> for ConfirmResponse {
             upload_id: upload.upload_id,
             status: upload.status,
             etag: upload.etag,
-            file_size_bytes: Some(upload.file_size_bytes),
+            file_size_bytes: upload.file_size_bytes,
             file_hash: upload.file_hash,
             verified_at: upload.verified_at,
             completed_at: upload.completed_at,
@@ -80,74 +81,70 @@ pub async fn confirm_upload(
 ) -> Result<ConfirmResponse, ApiError> {
     let request = ConfirmRequest::parse(body)?;
     let (bucket, upload) = load_upload(app, scope, bucket_identifier, upload_id).await?;
-    if upload.status == TaskStatus::Processing {
-        return resume(app, upload).await;
-    }
-    if upload.status != TaskStatus::Pending {
-        return complete(app, upload, &request).await.map(ConfirmResponse::from);
+    confirm_loaded(app, &bucket, upload, &request, run_async).await
+}
+
+/// Confirms an upload already read from `bucket`: answers from its record when it is
+/// settled or being confirmed, fails it when its URL expired, and otherwise verifies and
+/// records it now or, for `run_async` or large objects, hands it to the worker.
+pub async fn confirm_loaded(
+    app: &App,
+    bucket: &Bucket,
+    upload: Upload,
+    request: &ConfirmRequest,
+    run_async: bool,
+) -> Result<ConfirmResponse, ApiError> {
+    match upload.status {
+        TaskStatus::Pending => {}
+        TaskStatus::Processing => return resume(app, upload).await,
+        TaskStatus::Completed => return Ok(upload.into()),
+        _ => return Err(refused(&upload)),
     }
     if Timestamp::now() > upload.expires_at {
         return expire(app, upload).await.map(ConfirmResponse::from);
     }
-    let info = app
-        .objects
-        .head(&upload.s3_key)
+    let located = locate(&app.objects, &upload)
         .await?
         .ok_or_else(|| verify::not_uploaded(&upload))?;
-    if run_async || info.size >= ASYNC_THRESHOLD_BYTES {
-        return start_async(app, upload, &request, &bucket.namespace_id).await;
+    if run_async || located.info().size >= ASYNC_THRESHOLD_BYTES {
+        return start_async(app, upload, request, &bucket.namespace_id).await;
     }
-    let verified = verify::verify_info(&app.objects, &upload, &request, info).await?;
+    let verified = match verify(
+        &app.objects,
+        &upload,
+        request,
+        bucket.max_file_size_bytes,
+        Some(located),
+    )
+    .await
+    {
+        Ok(verified) => verified,
+        Err(Rejection::Keep(err)) => return Err(err),
+        Err(Rejection::Fail(err)) => return fail_unusable(app, &upload, err).await.map(ConfirmResponse::from),
+    };
     let auto_batch = request.auto_submit_batch.then_some(bucket.namespace_id.as_str());
-    record(app, upload, &verified, TaskStatus::Pending, None, auto_batch)
+    record(app, &upload, &verified, None, auto_batch)
         .await
         .map(ConfirmResponse::from)
 }
 
-/// Takes a PENDING upload to COMPLETED (or FAILED, when it expired) exactly once and
-/// returns the stored result. Confirming a COMPLETED upload returns it unchanged.
-pub async fn complete(app: &App, upload: Upload, request: &ConfirmRequest) -> Result<Upload, ApiError> {
-    match upload.status {
-        TaskStatus::Completed => return Ok(upload),
-        TaskStatus::Pending => {}
-        TaskStatus::Failed => return Err(failed(&upload)),
-        other => {
-            return Err(ApiError::BadRequest {
-                message: format!("The upload is {other} and cannot be confirmed now."),
-                code: Some("upload_not_pending"),
-                details: Some(json!({ "upload_id": upload.upload_id, "status": other })),
-            });
-        }
-    }
-    if Timestamp::now() > upload.expires_at {
-        return expire(app, upload).await;
-    }
-    let verified = verify(&app.objects, &upload, request).await?;
-    record(app, upload, &verified, TaskStatus::Pending, None, None).await
-}
-
 /// Records verified bytes: the completion transaction, retried as a duplicate when another
-/// upload of the same bytes became the original first. With a task, the task completes in
-/// the same transaction, its outputs describing the result; with `auto_batch_namespace`,
-/// the submitted batch is created in it too.
-///
-/// The object is retagged confirmed first: a completed upload must never keep bytes the
-/// lifecycle rule would expire, while a confirmed tag on an upload that then fails to
-/// record only keeps its bytes until its record expires (and `expired-uploads` deletes them).
+/// upload of the same bytes became the original first. `from` is the upload as it was
+/// read (PENDING, or PROCESSING for the worker). With a task, the task completes in the
+/// same transaction, its outputs describing the result; with `auto_batch_namespace`, the
+/// submitted batch is created in it too. The staged copy goes once the upload completed.
 async fn record(
     app: &App,
-    upload: Upload,
+    from: &Upload,
     verified: &Verified,
-    from: TaskStatus,
     task: Option<&Task>,
     auto_batch_namespace: Option<&str>,
 ) -> Result<Upload, ApiError> {
-    app.objects.mark_confirmed(&upload.s3_key).await?;
     for _ in 0..MAX_ATTEMPTS {
-        let marker = app.store.hash_marker(&upload.bucket_id, &verified.file_hash).await?;
+        let marker = app.store.hash_marker(&from.bucket_id, &verified.file_hash).await?;
         let now = Timestamp::now();
         let completion = plan(
-            &upload,
+            from,
             verified,
             marker.as_ref(),
             IdKind::Object.generate(),
@@ -161,9 +158,12 @@ async fn record(
             ..t.clone()
         });
         match app.store.complete_upload(&completion, from, task_done.as_ref()).await? {
-            Ok(()) => return Ok(completion.upload),
+            Ok(()) => {
+                remove_quietly(app, &[&from.staging_key()]).await;
+                return Ok(completion.upload);
+            }
             Err(Conflict::MarkerTaken) => continue,
-            Err(Conflict::UploadChanged) => return settled(app, &upload.upload_id).await,
+            Err(Conflict::UploadChanged) => return settled(app, from).await,
         }
     }
     Err(ApiError::Unavailable)
@@ -213,9 +213,9 @@ async fn start_async(
         status: TaskStatus::Processing,
         task_id: Some(task.task_id.clone()),
         message: Some("Upload confirmation is being processed in the background.".into()),
-        ..upload
+        ..upload.clone()
     };
-    if !app.store.start_processing(&processing, &task).await? {
+    if !app.store.start_processing(&processing, &upload, &task).await? {
         // Another confirmation moved it first: answer as that one did.
         let current = app
             .store
@@ -225,7 +225,7 @@ async fn start_async(
         return match current.status {
             TaskStatus::Processing => resume(app, current).await,
             TaskStatus::Completed => Ok(current.into()),
-            _ => Err(failed(&current)),
+            _ => Err(refused(&current)),
         };
     }
     // Should this fail, the upload stays PROCESSING with a PENDING task, and the client's
@@ -246,39 +246,65 @@ async fn resume(app: &App, upload: Upload) -> Result<ConfirmResponse, ApiError> 
     Ok(upload.into())
 }
 
-/// The upload after another request changed it first.
-async fn settled(app: &App, upload_id: &str) -> Result<Upload, ApiError> {
-    // Gone only when its record expired (TTL) meanwhile: for the client, it no longer exists.
-    let current = app
-        .store
-        .upload(upload_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("upload", upload_id))?;
+/// The upload after another request changed it first. When it is gone (deleted, or its
+/// record expired meanwhile), the final copy this confirmation may have made belongs to
+/// nothing and is removed; for the client the upload no longer exists.
+async fn settled(app: &App, upload: &Upload) -> Result<Upload, ApiError> {
+    let Some(current) = app.store.upload(&upload.upload_id).await? else {
+        remove_quietly(app, &[upload.final_key()]).await;
+        return Err(ApiError::not_found("upload", &upload.upload_id));
+    };
     match current.status {
         TaskStatus::Completed => Ok(current),
-        TaskStatus::Failed => Err(failed(&current)),
+        TaskStatus::Failed => Err(refused(&current)),
         _ => Err(ApiError::Unavailable),
     }
 }
 
-/// Marks an expired upload FAILED and deletes its object. The object goes only after the
-/// status changed, so a confirmation that completed first never loses its bytes.
-async fn expire(app: &App, upload: Upload) -> Result<Upload, ApiError> {
-    let failed_upload = Upload {
+/// Marks an upload FAILED with `message` and removes its bytes (staged and copied). The
+/// bytes go only after the status changed, so a confirmation that completed first never
+/// loses them. `false` when it was no longer in `from`'s status.
+async fn fail(app: &App, from: &Upload, message: String) -> Result<bool, ApiError> {
+    let failed = Upload {
         status: TaskStatus::Failed,
-        message: Some(format!(
-            "Upload expired: its upload URL expired at {} before the upload was confirmed.",
-            upload.expires_at
-        )),
-        ..upload.clone()
+        message: Some(message),
+        ..from.clone()
     };
-    if !app.store.fail_upload(&failed_upload, TaskStatus::Pending, None).await? {
-        return settled(app, &upload.upload_id).await;
+    if !app.store.fail_upload(&failed, from, None).await? {
+        return Ok(false);
     }
-    // A failed delete leaves an orphan object for the bucket's lifecycle rules; the upload
-    // is FAILED either way, which is what the client needs to know.
-    let _ = app.objects.delete(&upload.s3_key).await;
-    Err(expired(&upload))
+    remove_quietly(app, &[&from.staging_key(), from.final_key()]).await;
+    Ok(true)
+}
+
+/// Deletes objects whose loss is harmless: should a delete fail, the staging prefix's
+/// lifecycle rule or the record's expiry (`expired-uploads`) removes them later.
+async fn remove_quietly(app: &App, keys: &[&str]) {
+    if let Err(err) = app.objects.delete_all(keys).await {
+        tracing::warn!(error = %err, ?keys, "objects left for later removal");
+    }
+}
+
+/// An upload whose bytes can never complete it: FAILED, bytes removed, and `err` answered.
+async fn fail_unusable(app: &App, upload: &Upload, err: ApiError) -> Result<Upload, ApiError> {
+    if fail(app, upload, err.message()).await? {
+        Err(err)
+    } else {
+        settled(app, upload).await
+    }
+}
+
+/// Marks an expired upload FAILED and removes its bytes.
+async fn expire(app: &App, upload: Upload) -> Result<Upload, ApiError> {
+    let message = format!(
+        "Upload expired: its upload URL expired at {} before the upload was confirmed.",
+        upload.expires_at
+    );
+    if fail(app, &upload, message).await? {
+        Err(expired(&upload))
+    } else {
+        settled(app, &upload).await
+    }
 }
 
 fn expired(upload: &Upload) -> ApiError {
@@ -292,13 +318,19 @@ fn expired(upload: &Upload) -> ApiError {
     }
 }
 
-fn failed(upload: &Upload) -> ApiError {
-    if Timestamp::now() > upload.expires_at {
-        return expired(upload);
-    }
-    ApiError::BadRequest {
-        message: upload.message.clone().unwrap_or_else(|| "The upload failed.".into()),
-        code: Some("upload_failed"),
-        details: Some(json!({ "upload_id": upload.upload_id })),
+/// Why an upload that is neither PENDING, PROCESSING nor COMPLETED cannot be confirmed.
+fn refused(upload: &Upload) -> ApiError {
+    match upload.status {
+        TaskStatus::Failed if Timestamp::now() > upload.expires_at => expired(upload),
+        TaskStatus::Failed => ApiError::BadRequest {
+            message: upload.message.clone().unwrap_or_else(|| "The upload failed.".into()),
+            code: Some("upload_failed"),
+            details: Some(json!({ "upload_id": upload.upload_id })),
+        },
+        other => ApiError::BadRequest {
+            message: format!("The upload is {other} and cannot be confirmed now."),
+            code: Some("upload_not_pending"),
+            details: Some(json!({ "upload_id": upload.upload_id, "status": other })),
+        },
     }
 }

@@ -32,8 +32,9 @@ pub fn plan(
 ) -> Completion {
     let mut completed = Upload {
         status: TaskStatus::Completed,
+        s3_key: upload.final_key().to_owned(),
         etag: Some(verified.etag.clone()),
-        file_size_bytes: verified.file_size_bytes,
+        file_size_bytes: Some(verified.file_size_bytes),
         file_hash: Some(verified.file_hash.clone()),
         verified_at: Some(verified.verified_at),
         completed_at: Some(now),
@@ -59,7 +60,7 @@ pub fn plan(
         upload_id: upload.upload_id.clone(),
         blob_property: upload.blob_property.clone(),
         blob_type: upload.blob_type.clone(),
-        s3_key: upload.s3_key.clone(),
+        s3_key: upload.final_key().to_owned(),
         content_type: upload.content_type.clone(),
         file_size_bytes: verified.file_size_bytes,
         content_hash: verified.file_hash.clone(),
@@ -160,8 +161,14 @@ mod tests {
         assert_eq!(c.upload.object_id.as_deref(), Some("obj_1"));
         assert_eq!(c.upload.file_hash, Some("ab".repeat(32)));
         assert_eq!(c.upload.completed_at, Some(now));
+        assert_eq!(
+            c.upload.s3_key, "ns_1/bkt_1/upl_a/a.txt",
+            "the final key, not the staging one"
+        );
+        assert_eq!(c.upload.file_size_bytes, Some(5));
         assert!(!c.upload.is_duplicate);
         let object = c.object.unwrap();
+        assert_eq!(object.s3_key, "ns_1/bkt_1/upl_a/a.txt");
         assert_eq!(object.metadata["k"], "v");
         assert_eq!(object.content_hash, "ab".repeat(32));
         assert_eq!(c.claim, Some(marker("upl_a", Some("obj_1"))));

@@ -6,6 +6,9 @@ use serde_json::Value;
 
 const MAX_ETAG_LEN: usize = 1024;
 
+/// The body keys Confirm Upload accepts (the SDK's `ConfirmUploadRequest`).
+pub const ACCEPTED_KEYS: &[&str] = &["etag", "file_size_bytes", "auto_submit_batch"];
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfirmRequest {
     pub etag: Option<String>,
@@ -19,6 +22,7 @@ impl ConfirmRequest {
             return Ok(Self::default());
         };
         let mut r = FieldReader::object(body, vec![Loc::from("body")])?;
+        r.forbid_unknown(ACCEPTED_KEYS);
         let etag = r.optional_str("etag").map(str::trim).filter(|e| !e.is_empty());
         if etag.is_some_and(|e| e.len() > MAX_ETAG_LEN) {
             r.error(
@@ -80,6 +84,7 @@ mod tests {
             json!({"file_size_bytes": 0}),
             json!({"etag": 5}),
             json!({"auto_submit_batch": "yes"}),
+            json!({"etag": "abc", "async": true}),
             json!([]),
         ] {
             assert_eq!(ConfirmRequest::parse(Some(&body)).unwrap_err().status(), 422, "{body}");

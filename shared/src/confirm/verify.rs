@@ -1,11 +1,21 @@
-//! Verifying an uploaded object against its upload and the client's claims.
+//! Verifying an uploaded object against its upload and the client's claims, and moving it
+//! out of reach of the upload URL.
+//!
+//! The upload URL writes the staging key. Verification checks what HeadObject reports
+//! there, then copies the object to the final key (`ObjectStore::copy_once`: only if the
+//! final key is still free and the staged ETag unchanged), and S3's SHA-256 of the copy is
+//! the upload's `file_hash`. Once the final key exists its bytes never change, so every
+//! later or concurrent confirmation verifies those same bytes.
 
 use super::request::ConfirmRequest;
 use crate::error::ApiError;
 use crate::model::Upload;
-use crate::objects::{ObjectInfo, ObjectStore, unquote};
+use crate::objects::{Copy, ObjectInfo, ObjectStore, unquote};
 use crate::time::Timestamp;
 use serde_json::json;
+
+/// How often the copy is retried when the staged object changed under it.
+const MAX_COPY_ATTEMPTS: usize = 3;
 
 /// The facts about the stored bytes that a confirmation records.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +25,49 @@ pub struct Verified {
     /// The SHA-256 of the stored bytes, never an ETag.
     pub file_hash: String,
     pub verified_at: Timestamp,
+}
+
+/// Why verification produced nothing to record.
+#[derive(Debug)]
+pub enum Rejection {
+    /// Nothing changes: the bytes are missing, a claim does not match them, or a dependency
+    /// failed. The client may fix it and confirm again.
+    Keep(ApiError),
+    /// The stored bytes can never complete this upload (too large, not the declared hash):
+    /// the upload becomes FAILED and its bytes are removed.
+    Fail(ApiError),
+}
+
+impl From<ApiError> for Rejection {
+    fn from(err: ApiError) -> Self {
+        Rejection::Keep(err)
+    }
+}
+
+/// Where HeadObject found an upload's bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Located {
+    /// At the final key: an earlier confirmation copied them there.
+    Final(ObjectInfo),
+    /// At the staging key, where the upload URL put them.
+    Staged(ObjectInfo),
+}
+
+impl Located {
+    pub fn info(&self) -> &ObjectInfo {
+        match self {
+            Located::Final(info) | Located::Staged(info) => info,
+        }
+    }
+}
+
+/// The upload's bytes: at the final key if a confirmation already copied them, otherwise at
+/// the staging key; `None` when neither exists.
+pub async fn locate(objects: &ObjectStore, upload: &Upload) -> Result<Option<Located>, ApiError> {
+    if let Some(info) = objects.head(upload.final_key()).await? {
+        return Ok(Some(Located::Final(info)));
+    }
+    Ok(objects.head(&upload.staging_key()).await?.map(Located::Staged))
 }
 
 pub(super) fn not_uploaded(upload: &Upload) -> ApiError {
@@ -39,69 +92,94 @@ pub fn etags_match(a: &str, b: &str) -> bool {
     unquote(a).eq_ignore_ascii_case(unquote(b))
 }
 
-/// Checks the object exists and matches the upload's recorded size and the client's etag
-/// and size, then establishes its SHA-256: from the checksum S3 verified when the upload
-/// signed one, otherwise by streaming the object.
-pub async fn verify(objects: &ObjectStore, upload: &Upload, request: &ConfirmRequest) -> Result<Verified, ApiError> {
-    let info = objects
-        .head(&upload.s3_key)
-        .await?
-        .ok_or_else(|| not_uploaded(upload))?;
-    verify_info(objects, upload, request, info).await
-}
-
-/// `verify`, given what HeadObject already told about the object.
-pub async fn verify_info(
+/// Verifies the upload's bytes (`located`, or wherever they are now when `None`) and moves
+/// staged bytes to the final key, returning what to record.
+pub async fn verify(
     objects: &ObjectStore,
     upload: &Upload,
     request: &ConfirmRequest,
-    info: ObjectInfo,
-) -> Result<Verified, ApiError> {
+    max_size: u64,
+    located: Option<Located>,
+) -> Result<Verified, Rejection> {
+    let mut located = located;
+    for _ in 0..MAX_COPY_ATTEMPTS {
+        let current = match located.take() {
+            Some(found) => found,
+            None => locate(objects, upload).await?.ok_or_else(|| not_uploaded(upload))?,
+        };
+        check_claims(upload, request, max_size, current.info())?;
+        let (info, copied_hash) = match current {
+            Located::Final(info) => (info.clone(), info.sha256_hex),
+            Located::Staged(info) => match objects
+                .copy_once(&upload.staging_key(), upload.final_key(), &info.etag)
+                .await?
+            {
+                Copy::Copied { sha256_hex } => (info, sha256_hex),
+                // Another confirmation copied first, or the staged bytes changed (or went)
+                // since they were checked: look again.
+                Copy::PreconditionFailed | Copy::SourceMissing => continue,
+            },
+        };
+        let file_hash = match copied_hash {
+            Some(hash) => hash,
+            None => objects
+                .sha256_hex(upload.final_key())
+                .await?
+                .ok_or_else(|| not_uploaded(upload))?,
+        };
+        return finish(upload, info, file_hash);
+    }
+    tracing::warn!(upload_id = %upload.upload_id, "the staged object kept changing during confirmation");
+    Err(Rejection::Keep(ApiError::Unavailable))
+}
+
+/// The client's `etag` and `file_size_bytes`, the size declared at creation, and the
+/// bucket's maximum, against what S3 reports.
+fn check_claims(upload: &Upload, request: &ConfirmRequest, max_size: u64, info: &ObjectInfo) -> Result<(), Rejection> {
     if let Some(etag) = &request.etag
         && !etags_match(etag, &info.etag)
     {
-        return Err(mismatch(
+        return Err(Rejection::Keep(mismatch(
             "etag_mismatch",
             "etag",
             json!(unquote(etag)),
             json!(info.etag),
-        ));
+        )));
     }
-    if let Some(size) = request.file_size_bytes
-        && size != info.size
-    {
-        return Err(mismatch(
-            "file_size_mismatch",
-            "file_size_bytes",
-            json!(size),
-            json!(info.size),
-        ));
+    for expected in [request.file_size_bytes, upload.file_size_bytes].into_iter().flatten() {
+        if expected != info.size {
+            return Err(Rejection::Keep(mismatch(
+                "file_size_mismatch",
+                "file_size_bytes",
+                json!(expected),
+                json!(info.size),
+            )));
+        }
     }
-    if info.size != upload.file_size_bytes {
-        return Err(mismatch(
-            "file_size_mismatch",
-            "file_size_bytes",
-            json!(upload.file_size_bytes),
-            json!(info.size),
-        ));
+    if info.size > max_size {
+        return Err(Rejection::Fail(ApiError::BadRequest {
+            message: format!(
+                "The uploaded file has {} bytes, more than the bucket's maximum of {max_size}.",
+                info.size
+            ),
+            code: Some("file_too_large"),
+            details: Some(json!({ "max_file_size_bytes": max_size, "actual": info.size })),
+        }));
     }
-    let file_hash = match info.sha256_hex {
-        Some(hash) => hash,
-        None => objects
-            .sha256_hex(&upload.s3_key)
-            .await?
-            .ok_or_else(|| not_uploaded(upload))?,
-    };
-    // S3 enforced the declared hash on the PUT; this catches bytes written another way.
+    Ok(())
+}
+
+/// The declared hash, when there is one, must be the stored bytes'.
+fn finish(upload: &Upload, info: ObjectInfo, file_hash: String) -> Result<Verified, Rejection> {
     if let Some(declared) = &upload.file_hash
         && *declared != file_hash
     {
-        return Err(mismatch(
+        return Err(Rejection::Fail(mismatch(
             "file_hash_mismatch",
             "file_hash",
             json!(declared),
             json!(file_hash),
-        ));
+        )));
     }
     Ok(Verified {
         etag: info.etag,

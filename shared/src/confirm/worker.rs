@@ -5,7 +5,7 @@
 //! a crash or a retry, or two runs at once, converge on one result. Errors are typed so the
 //! state machine retries the retryable ones and hands final ones to `fail`.
 
-use super::{ConfirmRequest, record, verify};
+use super::{ConfirmRequest, Rejection, record, verify};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::model::{Task, TaskStatus, Upload};
@@ -81,37 +81,51 @@ pub async fn run(app: &App, task_id: &str) -> Result<Task, WorkerError> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
     };
-    let verified = verify(&app.objects, &upload, &request).await?;
+    let bucket = app
+        .store
+        .bucket(&upload.bucket_id)
+        .await?
+        .ok_or_else(|| WorkerError::Final(format!("unknown bucket {}", upload.bucket_id)))?;
+    let verified = verify(&app.objects, &upload, &request, bucket.max_file_size_bytes, None)
+        .await
+        .map_err(|rejection| match rejection {
+            Rejection::Keep(err) | Rejection::Fail(err) => WorkerError::from(err),
+        })?;
     let auto_batch = request.auto_submit_batch.then_some(task.namespace_id.as_str());
-    record(app, upload, &verified, TaskStatus::Processing, Some(&task), auto_batch).await?;
+    record(app, &upload, &verified, Some(&task), auto_batch).await?;
     current(app, task_id).await
 }
 
-/// Marks the task and its upload FAILED with `message` (the state machine's `Catch`).
-/// A task that already ended is left as it is.
+/// Marks the task and its upload FAILED with `message` (the state machine's `Catch`) and
+/// removes the upload's bytes. A task that already ended is left as it is; a re-run after
+/// the upload failed removes the bytes again (deletes are idempotent), so a failed delete
+/// is retried by the state machine.
 pub async fn fail(app: &App, task_id: &str, message: &str) -> Result<Task, WorkerError> {
     let (task, upload) = load(app, task_id).await?;
-    if task.status.is_terminal() {
-        return Ok(task);
-    }
-    let now = Timestamp::now();
-    let failed_task = Task {
-        status: TaskStatus::Failed,
-        error_message: Some(message.to_owned()),
-        updated_at: now,
-        ..task.clone()
-    };
-    let failed_upload = Upload {
-        status: TaskStatus::Failed,
-        message: Some(format!("Confirmation failed: {message}")),
-        ..upload.clone()
-    };
-    if upload.status == TaskStatus::Processing {
+    if !task.status.is_terminal() && upload.status == TaskStatus::Processing {
+        let now = Timestamp::now();
+        let failed_task = Task {
+            status: TaskStatus::Failed,
+            error_message: Some(message.to_owned()),
+            updated_at: now,
+            ..task.clone()
+        };
+        let failed_upload = Upload {
+            status: TaskStatus::Failed,
+            message: Some(format!("Confirmation failed: {message}")),
+            ..upload.clone()
+        };
         app.store
-            .fail_upload(&failed_upload, TaskStatus::Processing, Some(&failed_task))
+            .fail_upload(&failed_upload, &upload, Some(&failed_task))
             .await?;
     }
-    current(app, task_id).await
+    let task = current(app, task_id).await?;
+    if task.status == TaskStatus::Failed {
+        app.objects
+            .delete_all(&[&upload.staging_key(), upload.final_key()])
+            .await?;
+    }
+    Ok(task)
 }
 
 /// The message of an error the state machine caught: the worker's `errorMessage` inside

@@ -12,6 +12,6 @@ pub use batch::{BATCH_TASK_TYPE, Batch};
 pub use blob_type::{BLOB_TYPES, blob_type_for};
 pub use object::{BucketObject, HashMarker};
 pub use status::TaskStatus;
-pub use task::{CONFIRM_TASK_TYPE, Task};
+pub use task::{CONFIRM_TASK_TYPE, Task, TaskView};
 pub use tenancy::{ApiKeyRecord, Bucket, Namespace, Tenant};
-pub use upload::{JsonMap, Upload};
+pub use upload::{JsonMap, STAGING_PREFIX, Upload};

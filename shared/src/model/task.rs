@@ -1,7 +1,7 @@
 use super::TaskStatus;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub const CONFIRM_TASK_TYPE: &str = "api_buckets_uploads_confirm";
 
@@ -38,17 +38,41 @@ impl Task {
         }
     }
 
-    /// The task as `GET /v1/tasks/{task_id}` shows it.
-    pub fn view(&self) -> Value {
-        json!({
-            "task_id": self.task_id,
-            "task_type": self.task_type,
-            "status": self.status,
-            "inputs": self.inputs,
-            "outputs": self.outputs,
-            "error_message": self.error_message,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
+    /// The task as `GET /v1/tasks/{task_id}` shows it: Mixpeek's `TaskResponse`.
+    pub fn view(&self) -> TaskView<'_> {
+        TaskView {
+            task_id: &self.task_id,
+            task_type: &self.task_type,
+            status: self.status,
+            inputs: as_list(&self.inputs),
+            outputs: self.outputs.as_ref().map(as_list),
+            error: self.error_message.as_deref(),
+            error_message: self.error_message.as_deref(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// Mixpeek's `TaskResponse`: `inputs` and `outputs` are lists (of ids or objects), and the
+/// failure text is `error`. `error_message`, `created_at` and `updated_at` are ours.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskView<'a> {
+    pub task_id: &'a str,
+    pub task_type: &'a str,
+    pub status: TaskStatus,
+    pub inputs: Vec<&'a Value>,
+    pub outputs: Option<Vec<&'a Value>>,
+    pub error: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A stored list as it is; any other value as a list of one.
+fn as_list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
     }
 }

@@ -4,9 +4,15 @@ use serde::{Deserialize, Serialize};
 
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
+/// Where upload URLs write: the bytes of an upload not confirmed yet live under this prefix,
+/// which the bucket's lifecycle rule expires (`template.yaml`). Confirmation copies them to
+/// the final key (the same key without the prefix), which no upload URL can write.
+pub const STAGING_PREFIX: &str = "incoming/";
+
 /// An upload, serialized exactly as the contract's `UploadResponse` (field order included).
 /// The same struct is stored in DynamoDB, with the key attributes added by the store and
 /// null attributes left out; `presigned_url` is never stored, only filled in responses.
+/// `s3_key` is the staging key until the upload completes, then the final key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Upload {
     pub upload_id: String,
@@ -19,7 +25,9 @@ pub struct Upload {
     pub create_object_on_confirm: bool,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
-    pub file_size_bytes: u64,
+    /// As declared at creation (optional), then the stored object's size once confirmed.
+    #[serde(default)]
+    pub file_size_bytes: Option<u64>,
     #[serde(default)]
     pub presigned_url: Option<String>,
     #[serde(default)]
@@ -28,7 +36,7 @@ pub struct Upload {
     pub object_metadata: JsonMap,
     pub blob_property: String,
     pub blob_type: String,
-    /// SHA-256 hex. At creation, the hash the client declared (and S3 will enforce);
+    /// SHA-256 hex. At creation, the hash the client declared (verified at confirmation);
     /// after confirmation, the hash of the stored bytes.
     #[serde(default)]
     pub file_hash: Option<String>,
@@ -49,4 +57,21 @@ pub struct Upload {
     pub object_id: Option<String>,
     #[serde(default)]
     pub task_id: Option<String>,
+}
+
+impl Upload {
+    /// The key the bytes are kept under once confirmed: `{namespace_id}/{bucket_id}/{upload_id}/{filename}`.
+    pub fn final_key(&self) -> &str {
+        self.s3_key.strip_prefix(STAGING_PREFIX).unwrap_or(&self.s3_key)
+    }
+
+    /// The key the upload URL writes: the final key under `STAGING_PREFIX`.
+    pub fn staging_key(&self) -> String {
+        format!("{STAGING_PREFIX}{}", self.final_key())
+    }
+
+    /// The size the bucket's counters hold for this upload (unknown sizes count as 0).
+    pub fn counted_bytes(&self) -> u64 {
+        self.file_size_bytes.unwrap_or(0)
+    }
 }

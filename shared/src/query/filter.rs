@@ -1,6 +1,12 @@
 //! The filter language: shorthand equalities, `AND`/`OR`/`NOT`, and conditions
 //! `{"field", "operator", "value", "case_sensitive"}`. Parsing reports problems as 422s whose
 //! `loc` points into the request body; evaluation never fails.
+//!
+//! `case_sensitive` (default false) governs every string comparison but `text` (always
+//! case-insensitive) and the orderings. It may stand on a condition or, as Mixpeek's SDK
+//! puts it, on a logical operator (`{"AND": [...], "case_sensitive": true}`), where `true`
+//! applies to everything beneath. `false` never undoes an enclosing `true`: the SDK writes
+//! `"case_sensitive": false` on every node and condition it does not set.
 
 use super::fields::FieldPath;
 use super::values::{Operand, compare, equals, text_contains};
@@ -30,13 +36,17 @@ pub struct Condition {
     pub op: Op,
 }
 
+/// Whether string comparisons respect case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseSensitive(pub bool);
+
 #[derive(Debug, Clone)]
 pub enum Op {
-    Eq(Operand),
-    Ne(Operand),
+    Eq(Operand, CaseSensitive),
+    Ne(Operand, CaseSensitive),
     Cmp(Ordering, bool, Operand),
-    In(Vec<Operand>),
-    Nin(Vec<Operand>),
+    In(Vec<Operand>, CaseSensitive),
+    Nin(Vec<Operand>, CaseSensitive),
     Contains { needle: Value, case_sensitive: bool },
     StartsWith { prefix: String, case_sensitive: bool },
     EndsWith { suffix: String, case_sensitive: bool },
@@ -74,20 +84,20 @@ impl Condition {
     pub fn matches(&self, upload: &Value) -> bool {
         let actual = self.field.resolve(upload).filter(|v| !v.is_null());
         match &self.op {
-            Op::Eq(operand) => equals(actual, operand),
-            Op::Ne(operand) => !equals(actual, operand),
+            Op::Eq(operand, case) => equals(actual, operand, *case),
+            Op::Ne(operand, case) => !equals(actual, operand, *case),
             Op::Cmp(ordering, or_equal, operand) => actual
                 .and_then(|a| compare(a, operand))
                 .is_some_and(|o| o == *ordering || (*or_equal && o == Ordering::Equal)),
-            Op::In(operands) => operands.iter().any(|o| equals(actual, o)),
-            Op::Nin(operands) => !operands.iter().any(|o| equals(actual, o)),
+            Op::In(operands, case) => operands.iter().any(|o| equals(actual, o, *case)),
+            Op::Nin(operands, case) => !operands.iter().any(|o| equals(actual, o, *case)),
             Op::Contains { needle, case_sensitive } => match (actual, needle) {
                 (Some(Value::String(s)), Value::String(n)) => {
                     fold(s, *case_sensitive).contains(&fold(n, *case_sensitive))
                 }
                 (Some(Value::Array(items)), _) => items.iter().any(|item| match (item, needle) {
                     (Value::String(i), Value::String(n)) => fold(i, *case_sensitive) == fold(n, *case_sensitive),
-                    _ => equals(Some(item), &Operand::Json(needle.clone())),
+                    _ => equals(Some(item), &Operand::Json(needle.clone()), CaseSensitive(true)),
                 }),
                 _ => false,
             },
@@ -108,7 +118,20 @@ impl Condition {
 /// Parses `filters` (located at `loc`). `{}` matches everything.
 pub fn parse(value: &Value, loc: Vec<Loc>) -> Result<Filter, ApiError> {
     let mut parser = Parser { conditions: 0 };
-    parser.node(value, loc, 1)
+    parser.node(value, loc, 1, CaseSensitive(false))
+}
+
+/// `case_sensitive` as given on the object at `loc` (`None` when absent or null).
+fn case_flag(object: &Map<String, Value>, loc: &[Loc]) -> Result<Option<CaseSensitive>, ApiError> {
+    match object.get("case_sensitive") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(CaseSensitive(*b))),
+        Some(_) => Err(invalid(
+            at(loc, "case_sensitive"),
+            "bool_type",
+            "Input should be a valid boolean",
+        )),
+    }
 }
 
 struct Parser {
@@ -126,7 +149,13 @@ fn invalid(loc: Vec<Loc>, kind: &str, msg: impl Into<String>) -> ApiError {
 }
 
 impl Parser {
-    fn node(&mut self, value: &Value, loc: Vec<Loc>, depth: usize) -> Result<Filter, ApiError> {
+    fn node(
+        &mut self,
+        value: &Value,
+        loc: Vec<Loc>,
+        depth: usize,
+        inherited: CaseSensitive,
+    ) -> Result<Filter, ApiError> {
         if depth > MAX_DEPTH {
             return Err(invalid(
                 loc,
@@ -137,43 +166,40 @@ impl Parser {
         let object = value
             .as_object()
             .ok_or_else(|| invalid(loc.clone(), "dict_type", "Input should be a valid dictionary"))?;
+        let own = case_flag(object, &loc)?.unwrap_or(CaseSensitive(false));
+        let case = CaseSensitive(inherited.0 || own.0);
         if object.contains_key("field") || object.contains_key("operator") {
-            return self.condition(object, loc).map(Filter::Condition);
+            return self.condition(object, loc, case).map(Filter::Condition);
         }
         let mut parts = Vec::new();
-        for (key, child) in object {
+        for (key, child) in object.iter().filter(|(key, _)| *key != "case_sensitive") {
             let child_loc = at(&loc, key.as_str());
             parts.push(match key.as_str() {
                 "AND" | "OR" => {
                     let items = child
                         .as_array()
                         .ok_or_else(|| invalid(child_loc.clone(), "list_type", "Input should be a valid list"))?;
-                    let mut children = Vec::with_capacity(items.len());
-                    for (i, item) in items.iter().enumerate() {
-                        children.push(self.node(item, at(&child_loc, i), depth + 1)?);
-                    }
+                    let children = self.nodes(items, &child_loc, depth, case)?;
                     if key == "AND" {
                         Filter::And(children)
                     } else {
                         Filter::Or(children)
                     }
                 }
+                // A list under NOT holds when none of its filters does (Mixpeek: "all
+                // conditions must be false").
                 "NOT" => match child {
                     Value::Array(items) => {
-                        let mut children = Vec::with_capacity(items.len());
-                        for (i, item) in items.iter().enumerate() {
-                            children.push(self.node(item, at(&child_loc, i), depth + 1)?);
-                        }
-                        Filter::Not(Box::new(Filter::And(children)))
+                        Filter::Not(Box::new(Filter::Or(self.nodes(items, &child_loc, depth, case)?)))
                     }
-                    _ => Filter::Not(Box::new(self.node(child, child_loc, depth + 1)?)),
+                    _ => Filter::Not(Box::new(self.node(child, child_loc, depth + 1, case)?)),
                 },
                 field => {
                     let field = self.field(field, child_loc.clone())?;
                     let operand = Operand::new(&field, child.clone());
                     Filter::Condition(Condition {
                         field,
-                        op: Op::Eq(operand),
+                        op: Op::Eq(operand, case),
                     })
                 }
             });
@@ -183,6 +209,20 @@ impl Parser {
         } else {
             Filter::And(parts)
         })
+    }
+
+    fn nodes(
+        &mut self,
+        items: &[Value],
+        loc: &[Loc],
+        depth: usize,
+        case: CaseSensitive,
+    ) -> Result<Vec<Filter>, ApiError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.node(item, at(loc, i), depth + 1, case))
+            .collect()
     }
 
     fn field(&mut self, name: &str, loc: Vec<Loc>) -> Result<FieldPath, ApiError> {
@@ -203,7 +243,13 @@ impl Parser {
         })
     }
 
-    fn condition(&mut self, object: &Map<String, Value>, loc: Vec<Loc>) -> Result<Condition, ApiError> {
+    /// A condition; `case` is true when it or a logical operator above it says so.
+    fn condition(
+        &mut self,
+        object: &Map<String, Value>,
+        loc: Vec<Loc>,
+        case: CaseSensitive,
+    ) -> Result<Condition, ApiError> {
         if let Some(extra) = object
             .keys()
             .find(|k| !matches!(k.as_str(), "field" | "operator" | "value" | "case_sensitive"))
@@ -226,20 +272,9 @@ impl Parser {
             .get("operator")
             .and_then(Value::as_str)
             .ok_or_else(|| invalid(at(&loc, "operator"), "string_type", "operator should be a string"))?;
-        let case_sensitive = match object.get("case_sensitive") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err(invalid(
-                    at(&loc, "case_sensitive"),
-                    "bool_type",
-                    "Input should be a valid boolean",
-                ));
-            }
-        };
         let value_loc = at(&loc, "value");
         let value = object.get("value").cloned().unwrap_or(Value::Null);
-        let op = op(&field, operator, value, case_sensitive, value_loc, at(&loc, "operator"))?;
+        let op = op(&field, operator, value, case, value_loc, at(&loc, "operator"))?;
         Ok(Condition { field, op })
     }
 }
@@ -248,10 +283,11 @@ fn op(
     field: &FieldPath,
     operator: &str,
     value: Value,
-    case_sensitive: bool,
+    case: CaseSensitive,
     loc: Vec<Loc>,
     op_loc: Vec<Loc>,
 ) -> Result<Op, ApiError> {
+    let case_sensitive = case.0;
     let string = |value: &Value| -> Result<String, ApiError> {
         value
             .as_str()
@@ -297,14 +333,14 @@ fn op(
         }
     };
     Ok(match operator {
-        "eq" => Op::Eq(Operand::new(field, value)),
-        "ne" => Op::Ne(Operand::new(field, value)),
+        "eq" => Op::Eq(Operand::new(field, value), case),
+        "ne" => Op::Ne(Operand::new(field, value), case),
         "gt" => ordered(Ordering::Greater, false, value)?,
         "gte" => ordered(Ordering::Greater, true, value)?,
         "lt" => ordered(Ordering::Less, false, value)?,
         "lte" => ordered(Ordering::Less, true, value)?,
-        "in" => Op::In(list(value)?),
-        "nin" => Op::Nin(list(value)?),
+        "in" => Op::In(list(value)?, case),
+        "nin" => Op::Nin(list(value)?, case),
         "contains" => match value {
             Value::String(_) | Value::Number(_) | Value::Bool(_) => Op::Contains {
                 needle: value,

@@ -20,6 +20,9 @@ pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 const MAX_SEARCH_LEN: usize = 256;
 
+/// The body keys List Uploads accepts (the SDK's `ListUploadsRequest`).
+pub const ACCEPTED_KEYS: &[&str] = &["filters", "sort", "search", "return_presigned_urls", "limit", "offset"];
+
 #[derive(Debug, Clone)]
 pub struct Sort {
     pub field: FieldPath,
@@ -71,6 +74,7 @@ impl ListRequest {
         let empty = Value::Object(Default::default());
         let body = body.filter(|b| !b.is_null()).unwrap_or(&empty);
         let mut r = FieldReader::object(body, vec![Loc::from("body")])?;
+        r.forbid_unknown(ACCEPTED_KEYS);
         let limit = r
             .optional_u64("limit")
             .and_then(|n| r.in_range("limit", n, 1, MAX_LIMIT.into()));
@@ -178,6 +182,7 @@ fn created_at() -> FieldPath {
 
 fn parse_sort(value: &Value) -> Result<Sort, ApiError> {
     let mut r = FieldReader::object(value, vec![Loc::from("body"), Loc::from("sort")])?;
+    r.forbid_unknown(&["field", "direction"]);
     let field = r.optional_str("field").unwrap_or("created_at");
     let direction = r.optional_str("direction").unwrap_or("desc");
     let path = FieldPath::parse(field);

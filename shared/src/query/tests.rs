@@ -73,9 +73,10 @@ fn logical_operators_nest() {
     assert!(matches(json!({"OR": [{"status": "FAILED"}, {"metadata.n": 1}]}), &u));
     assert!(!matches(json!({"NOT": {"status": "PENDING"}}), &u));
     assert!(
-        matches(json!({"NOT": [{"status": "PENDING"}, {"metadata.n": 2}]}), &u),
-        "NOT of a list negates their AND"
+        !matches(json!({"NOT": [{"status": "PENDING"}, {"metadata.n": 2}]}), &u),
+        "NOT of a list holds when none of them does"
     );
+    assert!(matches(json!({"NOT": [{"status": "FAILED"}, {"metadata.n": 2}]}), &u));
     assert!(matches(
         json!({"AND": [{"OR": [{"NOT": {"status": "FAILED"}}]}, {"file_size_bytes": 5}]}),
         &u
@@ -120,6 +121,72 @@ fn every_operator() {
     assert!(c("metadata", "text", json!("needle")) && !c("filename", "text", json!("needle")));
     assert!(c("created_at", "lt", json!("2030-01-01T00:00:00Z")) && !c("created_at", "lt", json!("not a date")));
     assert!(c("metadata.missing", "ne", json!(1)), "ne matches missing values");
+}
+
+#[test]
+fn string_equality_ignores_case_unless_asked() {
+    let u = upload(
+        "upl_a",
+        "PENDING",
+        5,
+        "Clip.MP4",
+        json!({"campaign": "Summer_2024", "tags": ["Red"]}),
+    );
+    assert!(matches(json!({"status": "pending"}), &u));
+    assert!(matches(json!({"metadata.campaign": "SUMMER_2024"}), &u));
+    assert!(!matches(
+        json!({"metadata.campaign": "SUMMER_2024", "case_sensitive": true}),
+        &u
+    ));
+    let c = |filters: Value| matches(filters, &u);
+    assert!(c(json!({"field": "filename", "operator": "in", "value": ["clip.mp4"]})));
+    assert!(!c(
+        json!({"field": "filename", "operator": "nin", "value": ["clip.mp4"]})
+    ));
+    assert!(c(
+        json!({"field": "filename", "operator": "ne", "value": "clip.mp4", "case_sensitive": true})
+    ));
+    // On a logical operator, as the SDK sends it: everything beneath. The SDK writes
+    // `"case_sensitive": false` on every inner node and condition, which must not undo it.
+    assert!(!c(json!({"AND": [{"status": "pending"}], "case_sensitive": true})));
+    assert!(!c(
+        json!({"OR": [{"field": "filename", "operator": "contains", "value": "mp4"}], "case_sensitive": true})
+    ));
+    assert!(!c(
+        json!({"AND": [{"status": "pending", "case_sensitive": false}], "case_sensitive": true})
+    ));
+    assert!(!c(
+        json!({"AND": [{"OR": [{"field": "status", "operator": "eq", "value": "pending", "case_sensitive": false}], "case_sensitive": false}], "case_sensitive": true})
+    ));
+    assert!(c(
+        json!({"AND": [{"status": "PENDING", "case_sensitive": false}], "case_sensitive": true})
+    ));
+    assert!(c(
+        json!({"AND": [{"status": "pending", "case_sensitive": false}], "case_sensitive": false})
+    ));
+    // Timestamps, numbers and `text` are not affected.
+    assert!(c(
+        json!({"field": "file_size_bytes", "operator": "eq", "value": 5, "case_sensitive": true})
+    ));
+    assert!(c(
+        json!({"field": "filename", "operator": "text", "value": "CLIP", "case_sensitive": true})
+    ));
+}
+
+#[test]
+fn unknown_body_keys_are_refused() {
+    assert_eq!(
+        loc_of(json!({"filter": {"status": "PENDING"}})),
+        json!(["body", "filter"])
+    );
+    assert_eq!(
+        loc_of(json!({"sort": {"field": "created_at", "order": "asc"}})),
+        json!(["body", "sort", "order"])
+    );
+    assert_eq!(
+        loc_of(json!({"filters": {"AND": [], "case_sensitive": "yes"}})),
+        json!(["body", "filters", "case_sensitive"])
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! them is simply false.
 
 use super::fields::FieldPath;
+use super::filter::CaseSensitive;
 use crate::time::Timestamp;
 use serde_json::{Number, Value};
 use std::cmp::Ordering;
@@ -40,23 +41,26 @@ fn number_cmp(a: &Number, b: &Number) -> Ordering {
     x.partial_cmp(&y).unwrap_or(Ordering::Equal)
 }
 
-/// Structural equality, with numbers compared by value (`1 == 1.0`).
-fn json_eq(a: &Value, b: &Value) -> bool {
+/// Structural equality, with numbers compared by value (`1 == 1.0`) and strings (values,
+/// not keys, nested ones too) by `case`.
+fn json_eq(a: &Value, b: &Value, case: CaseSensitive) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => number_cmp(x, y) == Ordering::Equal,
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
+        (Value::String(x), Value::String(y)) if !case.0 => x == y || x.to_lowercase() == y.to_lowercase(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q, case)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w, case)))
         }
         _ => a == b,
     }
 }
 
 /// `actual` is `None` for a missing or null field; a `null` operand matches exactly that.
-pub fn equals(actual: Option<&Value>, operand: &Operand) -> bool {
+/// Timestamps compare as instants, whatever `case` says.
+pub fn equals(actual: Option<&Value>, operand: &Operand, case: CaseSensitive) -> bool {
     match (actual, operand) {
         (None, Operand::Json(Value::Null)) => true,
-        (Some(a), Operand::Json(b)) => json_eq(a, b),
+        (Some(a), Operand::Json(b)) => json_eq(a, b, case),
         (Some(Value::String(a)), Operand::Instant(b)) => a == b,
         _ => false,
     }
@@ -122,7 +126,7 @@ mod tests {
         let five = Operand::new(&field("file_size_bytes"), json!(5));
         assert_eq!(compare(&json!(10), &five), Some(Ordering::Greater));
         assert_eq!(compare(&json!(5.0), &five), Some(Ordering::Equal));
-        assert!(equals(Some(&json!(5.0)), &five));
+        assert!(equals(Some(&json!(5.0)), &five, CaseSensitive(true)));
         assert_eq!(compare(&json!("10"), &five), None, "a string is not a number");
     }
 
@@ -131,18 +135,40 @@ mod tests {
         let t = Operand::new(&field("created_at"), json!("2024-01-15T12:00:00+02:00"));
         assert_eq!(t, Operand::Instant("2024-01-15T10:00:00.000Z".into()));
         assert_eq!(compare(&json!("2024-01-15T10:00:00.001Z"), &t), Some(Ordering::Greater));
-        assert!(equals(Some(&json!("2024-01-15T10:00:00.000Z")), &t));
+        assert!(equals(
+            Some(&json!("2024-01-15T10:00:00.000Z")),
+            &t,
+            CaseSensitive(false)
+        ));
         let not_a_time = Operand::new(&field("created_at"), json!("yesterday"));
         assert_eq!(compare(&json!("2024-01-15T10:00:00.000Z"), &not_a_time), None);
-        assert!(!equals(Some(&json!("yesterday")), &not_a_time));
+        assert!(!equals(Some(&json!("yesterday")), &not_a_time, CaseSensitive(false)));
     }
 
     #[test]
     fn null_operands_match_missing_values() {
         let null = Operand::Json(Value::Null);
-        assert!(equals(None, &null));
-        assert!(!equals(Some(&json!(0)), &null));
-        assert!(!equals(None, &Operand::Json(json!(0))));
+        let case = CaseSensitive(false);
+        assert!(equals(None, &null, case));
+        assert!(!equals(Some(&json!(0)), &null, case));
+        assert!(!equals(None, &Operand::Json(json!(0)), case));
+    }
+
+    #[test]
+    fn strings_compare_by_case_only_when_asked() {
+        let summer = Operand::Json(json!("Summer_2024"));
+        assert!(equals(Some(&json!("SUMMER_2024")), &summer, CaseSensitive(false)));
+        assert!(!equals(Some(&json!("SUMMER_2024")), &summer, CaseSensitive(true)));
+        let tags = Operand::Json(json!(["Red", {"k": "Blue"}]));
+        assert!(equals(
+            Some(&json!(["red", {"k": "BLUE"}])),
+            &tags,
+            CaseSensitive(false)
+        ));
+        assert!(
+            !equals(Some(&json!(["red", {"K": "Blue"}])), &tags, CaseSensitive(false)),
+            "keys keep their case"
+        );
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! transaction so that a transition happens exactly once however many requests race.
 
 use super::transact::ConditionsFailed;
-use super::uploads::upload_item;
+use super::uploads::{UPLOAD_SORT_KEY, upload_item};
 use super::{Item, Store, key_pair, to_item};
 use crate::aws::invalid_request;
 use crate::confirm::Completion;
 use crate::error::ApiError;
 use crate::model::{Batch, BucketObject, HashMarker, Task, TaskStatus, Upload};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 const OBJECT: &str = "object";
 const MARKER: &str = "dedupe";
@@ -37,19 +37,19 @@ impl Store {
         self.get(&marker_pk(bucket_id, file_hash), MARKER).await
     }
 
-    /// Replaces an upload that is still `from` (PENDING, or PROCESSING for the worker) with
-    /// its completed form, creating its object, claiming its hash marker, moving it in the
-    /// bucket's counters and, for an asynchronous confirmation, completing its task — all in
-    /// one transaction (with the batch `auto_submit_batch` asked for), so nothing is written
-    /// unless all of it is.
+    /// Replaces an upload that is still in `from`'s status (PENDING, or PROCESSING for the
+    /// worker) with its completed form, creating its object, claiming its hash marker,
+    /// moving it in the bucket's counters and, for an asynchronous confirmation, completing
+    /// its task — all in one transaction (with the batch `auto_submit_batch` asked for), so
+    /// nothing is written unless all of it is.
     pub async fn complete_upload(
         &self,
         completion: &Completion,
-        from: TaskStatus,
+        from: &Upload,
         task: Option<&Task>,
     ) -> Result<Result<(), Conflict>, ApiError> {
         let completed = &completion.upload;
-        let mut items = vec![self.transact_put(upload_item(completed)?, Some(status_condition(from)))?];
+        let mut items = vec![self.transact_put(upload_item(completed)?, Some(status_condition(from.status)))?];
         if let Some(object) = &completion.object {
             let item = to_item(object, &key_pair(object.object_id.clone(), OBJECT))?;
             items.push(self.transact_put(item, None)?);
@@ -66,8 +66,7 @@ impl Store {
             items.push(self.transact_put(to_item(batch, &key_pair(batch.batch_id.clone(), BATCH))?, None)?);
             items.push(self.transact_put(task_item(batch_task)?, None)?);
         }
-        let size = completed.file_size_bytes;
-        items.push(self.counters_update(&completed.bucket_id, Some(from), completed.status, size)?);
+        items.push(self.counters_move(&completed.bucket_id, Some(from), Some(completed))?);
         if let Some(task) = task {
             items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending)))?);
         }
@@ -85,18 +84,13 @@ impl Store {
         }
     }
 
-    /// Replaces an upload that is still `from` with its failed form (moving it in the
-    /// counters, and failing its task when given). `false` when it was no longer `from`.
-    pub async fn fail_upload(&self, failed: &Upload, from: TaskStatus, task: Option<&Task>) -> Result<bool, ApiError> {
+    /// Replaces an upload that is still in `from`'s status with its failed form (moving it
+    /// in the counters, and failing its task when given). `false` when it was no longer.
+    pub async fn fail_upload(&self, failed: &Upload, from: &Upload, task: Option<&Task>) -> Result<bool, ApiError> {
         debug_assert_eq!(failed.status, TaskStatus::Failed);
         let mut items = vec![
-            self.transact_put(upload_item(failed)?, Some(status_condition(from)))?,
-            self.counters_update(
-                &failed.bucket_id,
-                Some(from),
-                TaskStatus::Failed,
-                failed.file_size_bytes,
-            )?,
+            self.transact_put(upload_item(failed)?, Some(status_condition(from.status)))?,
+            self.counters_move(&failed.bucket_id, Some(from), Some(failed))?,
         ];
         if let Some(task) = task {
             items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending)))?);
@@ -106,18 +100,35 @@ impl Store {
 
     /// Hands a PENDING upload to asynchronous confirmation: the upload becomes PROCESSING
     /// with its task, and the task is created, together. `false` when it was not PENDING.
-    pub async fn start_processing(&self, processing: &Upload, task: &Task) -> Result<bool, ApiError> {
+    pub async fn start_processing(&self, processing: &Upload, from: &Upload, task: &Task) -> Result<bool, ApiError> {
         let items = vec![
             self.transact_put(upload_item(processing)?, Some(status_condition(TaskStatus::Pending)))?,
-            self.counters_update(
-                &processing.bucket_id,
-                Some(TaskStatus::Pending),
-                processing.status,
-                processing.file_size_bytes,
-            )?,
+            self.counters_move(&processing.bucket_id, Some(from), Some(processing))?,
             self.transact_put(task_item(task)?, None)?,
         ];
         Ok(self.transact("start processing", items).await?.is_ok())
+    }
+
+    /// Deletes an upload that is still in the status it was read with, and takes it out of
+    /// its bucket's counters, in one transaction. `false` when its status had changed (or
+    /// it was gone).
+    pub async fn delete_upload(&self, upload: &Upload) -> Result<bool, ApiError> {
+        let (expression, names, values) = status_condition(upload.status);
+        let [pk, sk] = key_pair(upload.upload_id.clone(), UPLOAD_SORT_KEY);
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key(pk.0, AttributeValue::S(pk.1))
+            .key(sk.0, AttributeValue::S(sk.1))
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(invalid_request("transactional Delete"))?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.counters_move(&upload.bucket_id, Some(upload), None)?,
+        ];
+        Ok(self.transact("delete upload", items).await?.is_ok())
     }
 
     pub async fn batch(&self, batch_id: &str) -> Result<Option<Batch>, ApiError> {

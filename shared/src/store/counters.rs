@@ -5,7 +5,7 @@
 use super::{Store, key_pair};
 use crate::aws::invalid_request;
 use crate::error::ApiError;
-use crate::model::TaskStatus;
+use crate::model::{TaskStatus, Upload};
 use crate::query::Stats;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use std::collections::HashMap;
@@ -24,18 +24,21 @@ fn bytes_attr(status: TaskStatus) -> String {
 pub type Delta = (TaskStatus, i64, i64);
 
 impl Store {
-    /// An upload of `size` bytes entering `status` (and leaving `from`, when given).
-    pub(super) fn counters_update(
+    /// An upload changing from `from` to `to` (either absent when it is created or goes
+    /// away): it leaves `from`'s count and bytes and enters `to`'s.
+    pub(super) fn counters_move(
         &self,
         bucket_id: &str,
-        from: Option<TaskStatus>,
-        to: TaskStatus,
-        size: u64,
+        from: Option<&Upload>,
+        to: Option<&Upload>,
     ) -> Result<TransactWriteItem, ApiError> {
-        let size = i64::try_from(size).map_err(|_| ApiError::Internal)?;
-        let mut deltas: Vec<Delta> = vec![(to, 1, size)];
+        let bytes = |u: &Upload| i64::try_from(u.counted_bytes()).map_err(|_| ApiError::Internal);
+        let mut deltas: Vec<Delta> = Vec::new();
+        if let Some(to) = to {
+            deltas.push((to.status, 1, bytes(to)?));
+        }
         if let Some(from) = from {
-            deltas.push((from, -1, -size));
+            deltas.push((from.status, -1, -bytes(from)?));
         }
         self.counters_change(bucket_id, &deltas)
     }

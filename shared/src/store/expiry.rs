@@ -37,10 +37,9 @@ impl Store {
             TTL_ATTRIBUTE.to_owned(),
             AttributeValue::N(now.plus_seconds(TOMBSTONE_RETENTION_SECS).epoch_seconds().to_string()),
         );
-        let size = i64::try_from(upload.file_size_bytes).map_err(|_| ApiError::Internal)?;
         let items = vec![
             self.transact_put(item, None)?,
-            self.counters_change(&upload.bucket_id, &[(upload.status, -1, -size)])?,
+            self.counters_move(&upload.bucket_id, Some(upload), None)?,
         ];
         Ok(self.transact("uncount removed upload", items).await?.is_ok())
     }

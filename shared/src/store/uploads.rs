@@ -63,7 +63,7 @@ impl Store {
     pub async fn insert_upload(&self, upload: &Upload) -> Result<(), ApiError> {
         let items = vec![
             self.transact_put(upload_item(upload)?, None)?,
-            self.counters_update(&upload.bucket_id, None, upload.status, upload.file_size_bytes)?,
+            self.counters_move(&upload.bucket_id, None, Some(upload))?,
         ];
         match self.transact("insert upload", items).await? {
             Ok(()) => Ok(()),
@@ -107,7 +107,7 @@ impl Store {
         for upload in uploads.iter().filter(|u| u.bucket_id == bucket_id) {
             let delta = deltas.entry(upload.status).or_default();
             delta.0 += 1;
-            delta.1 += i64::try_from(upload.file_size_bytes).map_err(|_| ApiError::Internal)?;
+            delta.1 += i64::try_from(upload.counted_bytes()).map_err(|_| ApiError::Internal)?;
         }
         let deltas: Vec<_> = deltas
             .into_iter()

@@ -1,7 +1,7 @@
 //! The Create Upload request: parsing, validation and defaults.
 
 use crate::error::{ApiError, Loc};
-use crate::model::{BLOB_TYPES, Bucket, JsonMap, TaskStatus, Upload, blob_type_for};
+use crate::model::{BLOB_TYPES, Bucket, JsonMap, STAGING_PREFIX, TaskStatus, Upload, blob_type_for};
 use crate::time::Timestamp;
 use crate::validate::FieldReader;
 use serde_json::Value;
@@ -16,12 +16,31 @@ const MAX_METADATA_BYTES: usize = 16 * 1024;
 /// DynamoDB nests maps at most 32 deep; metadata gets half of that.
 const MAX_METADATA_DEPTH: usize = 16;
 
+/// The body keys Create Upload accepts: the SDK's `CreateUploadRequest`, and our
+/// `checksum_required` extension.
+pub const ACCEPTED_KEYS: &[&str] = &[
+    "filename",
+    "content_type",
+    "file_size_bytes",
+    "presigned_url_expiration",
+    "metadata",
+    "create_object_on_confirm",
+    "object_metadata",
+    "blob_property",
+    "blob_type",
+    "file_hash",
+    "skip_duplicates",
+    "checksum_required",
+];
+
 /// A validated Create Upload request with every default applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewUpload {
     pub filename: String,
     pub content_type: String,
-    pub file_size_bytes: u64,
+    /// Optional: without it the URL does not sign a length, and confirmation enforces the
+    /// bucket's maximum instead.
+    pub file_size_bytes: Option<u64>,
     pub presigned_url_expiration: u32,
     pub metadata: JsonMap,
     pub object_metadata: JsonMap,
@@ -29,8 +48,11 @@ pub struct NewUpload {
     pub blob_type: String,
     pub create_object_on_confirm: bool,
     pub skip_duplicates: bool,
-    /// Lowercase SHA-256 hex, when the client declared one.
+    /// Lowercase SHA-256 hex, when the client declared one: verified at confirmation.
     pub file_hash: Option<String>,
+    /// Our extension: the upload URL signs `x-amz-checksum-sha256`, so S3 itself refuses
+    /// other bytes (needs `file_hash`).
+    pub checksum_required: bool,
 }
 
 impl NewUpload {
@@ -41,6 +63,7 @@ impl NewUpload {
             return Err(ApiError::invalid(vec!["body".into()], "missing", "Field required"));
         };
         let mut r = FieldReader::object(body, vec![Loc::from("body")])?;
+        r.forbid_unknown(ACCEPTED_KEYS);
 
         let filename = r
             .required_str("filename")
@@ -49,7 +72,7 @@ impl NewUpload {
             .required_str("content_type")
             .and_then(|ct| check(&mut r, "content_type", content_type_problem(ct), ct));
         let file_size_bytes = r
-            .required_u64("file_size_bytes")
+            .optional_u64("file_size_bytes")
             .and_then(|n| r.in_range("file_size_bytes", n, 1, max_file_size_bytes));
         let expiration = match r.optional_u64("presigned_url_expiration") {
             Some(secs) => r.in_range(
@@ -90,6 +113,14 @@ impl NewUpload {
             }
             valid.then(|| h.to_ascii_lowercase())
         });
+        let checksum_required = r.optional_bool("checksum_required").unwrap_or(false);
+        if checksum_required && file_hash.is_none() && r.is_absent("file_hash") {
+            r.error(
+                "checksum_required",
+                "value_error",
+                "checksum_required needs file_hash: the SHA-256 S3 is to enforce",
+            );
+        }
         r.finish()?;
 
         // `finish` succeeded, so every required field parsed; the `ok_or` arms cannot be taken.
@@ -104,7 +135,7 @@ impl NewUpload {
             blob_type: blob_type.unwrap_or_else(|| blob_type_for(&mime)).to_owned(),
             filename,
             content_type,
-            file_size_bytes: file_size_bytes.ok_or_else(missing)?,
+            file_size_bytes,
             presigned_url_expiration: expiration.and_then(|e| u32::try_from(e).ok()).ok_or_else(missing)?,
             metadata: metadata.unwrap_or_default(),
             object_metadata: object_metadata.unwrap_or_default(),
@@ -112,17 +143,19 @@ impl NewUpload {
             create_object_on_confirm,
             skip_duplicates,
             file_hash,
+            checksum_required,
         })
     }
 }
 
 impl NewUpload {
-    /// The PENDING upload this request creates in `bucket`. Its S3 key is chosen here:
-    /// `{namespace_id}/{bucket_id}/{upload_id}/{filename}`.
+    /// The PENDING upload this request creates in `bucket`. Its keys are chosen here: the
+    /// URL writes `incoming/{namespace_id}/{bucket_id}/{upload_id}/{filename}`, and
+    /// confirmation copies the bytes to the same key without `incoming/`.
     pub fn into_pending(self, upload_id: String, bucket: &Bucket, created_at: Timestamp) -> Upload {
         Upload {
             s3_key: format!(
-                "{}/{}/{}/{}",
+                "{STAGING_PREFIX}{}/{}/{}/{}",
                 bucket.namespace_id, bucket.bucket_id, upload_id, self.filename
             ),
             upload_id,
@@ -150,6 +183,31 @@ impl NewUpload {
             etag: None,
             object_id: None,
             task_id: None,
+        }
+    }
+}
+
+impl NewUpload {
+    /// The upload this request makes when `original`, a COMPLETED upload of the bucket,
+    /// already holds the declared bytes: completed at once as its duplicate, sharing its
+    /// bytes and object, with nothing to upload.
+    pub fn into_duplicate(self, upload_id: String, bucket: &Bucket, now: Timestamp, original: &Upload) -> Upload {
+        let message = format!(
+            "File already exists with the same content hash: no upload needed. This upload is a duplicate of {}.",
+            original.upload_id
+        );
+        Upload {
+            status: TaskStatus::Completed,
+            s3_key: original.final_key().to_owned(),
+            file_size_bytes: original.file_size_bytes,
+            is_duplicate: true,
+            duplicate_of_upload_id: Some(original.upload_id.clone()),
+            object_id: original.object_id.clone(),
+            etag: original.etag.clone(),
+            verified_at: original.verified_at,
+            completed_at: Some(now),
+            message: Some(message),
+            ..self.into_pending(upload_id, bucket, now)
         }
     }
 }
@@ -281,7 +339,34 @@ mod tests {
         assert_eq!(u.presigned_url_expiration, 3600);
         assert!(u.create_object_on_confirm && u.skip_duplicates);
         assert_eq!(u.file_hash, None);
+        assert_eq!(u.file_size_bytes, Some(10));
+        assert!(!u.checksum_required);
         assert!(u.metadata.is_empty());
+    }
+
+    #[test]
+    fn the_size_is_optional_and_checksum_required_needs_a_hash() {
+        let u = NewUpload::parse(Some(&json!({"filename": "a", "content_type": "text/plain"})), GIB).unwrap();
+        assert_eq!(u.file_size_bytes, None);
+        assert_eq!(
+            detail(json!({"filename": "a", "content_type": "text/plain", "checksum_required": true})),
+            vec![("checksum_required".to_owned(), "value_error".to_owned())]
+        );
+        let hash = "ab".repeat(32);
+        let u = NewUpload::parse(
+            Some(&json!({"filename": "a", "content_type": "text/plain", "checksum_required": true, "file_hash": hash})),
+            GIB,
+        )
+        .unwrap();
+        assert!(u.checksum_required);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert_eq!(
+            detail(json!({"filename": "a", "content_type": "text/plain", "colour": "red"})),
+            vec![("colour".to_owned(), "extra_forbidden".to_owned())]
+        );
     }
 
     #[test]
@@ -363,14 +448,7 @@ mod tests {
         let fields: Vec<&str> = d.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             fields,
-            [
-                "filename",
-                "content_type",
-                "file_size_bytes",
-                "metadata",
-                "blob_type",
-                "file_hash"
-            ]
+            ["filename", "content_type", "metadata", "blob_type", "file_hash"]
         );
     }
 

@@ -2,11 +2,11 @@
 //!
 //! Built on s3s (SigV4 header and presigned-URL verification, including expiry and every
 //! signed header) and s3s-fs (objects as files), with checksum verification moved ahead of
-//! the write (see `verifying_store`). It binds to 127.0.0.1 only. With `--port 0` the
+//! the write and S3's conditional, checksummed CopyObject (see `verifying_store`). It binds
+//! to 127.0.0.1 only. With `--port 0` the
 //! kernel picks a free port, which is printed and optionally written to `--port-file`, so
 //! test runs never race for a port.
 
-mod object_tags;
 mod verifying_store;
 
 use clap::Parser;

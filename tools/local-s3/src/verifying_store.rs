@@ -1,13 +1,17 @@
-//! An s3s-fs store that refuses a PUT whose bytes do not match its declared checksum
-//! *before* anything is written.
+//! An s3s-fs store that behaves like S3 where the API relies on it.
 //!
-//! s3s-fs compares `x-amz-checksum-sha256` only after it has moved the file into place, so
-//! a refused upload would still leave bytes behind (and could replace a good object). Real
-//! S3 stores nothing on `BadDigest`; this wrapper restores that behaviour. It also keeps
-//! object tags (see `object_tags`), which s3s-fs ignores. Only the operations the API and
-//! its tests use are delegated; the rest answer `NotImplemented`.
+//! - A PUT whose bytes do not match its declared `x-amz-checksum-sha256` is refused *before*
+//!   anything is written (s3s-fs compares only after it moved the file into place, so a
+//!   refused upload would still leave bytes behind, or replace a good object).
+//! - CopyObject honours `If-None-Match: *` on the destination (S3's conditional copy, which
+//!   s3s 0.14 does not model for CopyObject, so it is read from the request's headers) and
+//!   `x-amz-copy-source-if-match`, and with `x-amz-checksum-algorithm: SHA256` computes the
+//!   copy's SHA-256, returns it and keeps it, so HeadObject reports it as S3 does.
+//!
+//! Writes (PUT, copy, delete) are serialized, so a copy reads the bytes its conditions
+//! checked. Only the operations the API and its tests use are delegated; the rest answer
+//! `NotImplemented`.
 
-use crate::object_tags::{ObjectTags, parse_header};
 use base64::Engine;
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -15,11 +19,12 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
+use tokio::sync::Mutex;
 
 pub struct VerifyingStore {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
-    tags: ObjectTags,
+    writes: Mutex<()>,
 }
 
 impl VerifyingStore {
@@ -28,7 +33,7 @@ impl VerifyingStore {
         Self {
             inner,
             root,
-            tags: ObjectTags::default(),
+            writes: Mutex::new(()),
         }
     }
 
@@ -37,14 +42,6 @@ impl VerifyingStore {
         let relative = Path::new(bucket).join(key);
         let contained = relative.components().all(|c| matches!(c, Component::Normal(_)));
         contained && self.root.join(relative).is_file()
-    }
-
-    fn existing(&self, bucket: &str, key: &str) -> S3Result<()> {
-        if self.object_exists(bucket, key) {
-            Ok(())
-        } else {
-            Err(s3_error!(NoSuchKey))
-        }
     }
 }
 
@@ -60,7 +57,20 @@ async fn buffer(body: StreamingBlob) -> S3Result<Bytes> {
     Ok(Bytes::from(chunks.concat()))
 }
 
-/// Implements `S3` with `put_object` verified and the listed operations passed through.
+/// A request to the inner store shaped like `req` (credentials, headers) with another input.
+fn sub_request<T: Clone, U>(req: &S3Request<T>, input: U) -> S3Request<U> {
+    req.clone().map_input(|_| input)
+}
+
+/// True when the request carries `If-None-Match: *`.
+fn requires_absent_destination<T>(req: &S3Request<T>) -> bool {
+    req.headers
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "*")
+}
+
+/// Implements `S3` with PUT and copy verified and the listed operations passed through.
 /// (The impl is generated whole so that `async_trait` sees every method.)
 macro_rules! verifying_s3_impl {
     ($($op:ident: $input:ty => $output:ty;)*) => {
@@ -70,33 +80,13 @@ macro_rules! verifying_s3_impl {
                 self.verified_put(req).await
             }
 
+            async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+                self.verified_copy(req).await
+            }
+
             async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-                let response = self.inner.delete_object(req).await?;
-                self.tags.remove(&bucket, &key);
-                Ok(response)
-            }
-
-            async fn put_object_tagging(
-                &self,
-                req: S3Request<PutObjectTaggingInput>,
-            ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-                let input = req.input;
-                self.existing(&input.bucket, &input.key)?;
-                self.tags.set(&input.bucket, &input.key, input.tagging.tag_set);
-                Ok(S3Response::new(PutObjectTaggingOutput::default()))
-            }
-
-            async fn get_object_tagging(
-                &self,
-                req: S3Request<GetObjectTaggingInput>,
-            ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-                let input = req.input;
-                self.existing(&input.bucket, &input.key)?;
-                Ok(S3Response::new(GetObjectTaggingOutput {
-                    tag_set: self.tags.get(&input.bucket, &input.key),
-                    version_id: None,
-                }))
+                let _writing = self.writes.lock().await;
+                self.inner.delete_object(req).await
             }
 
             $(
@@ -121,12 +111,83 @@ impl VerifyingStore {
             ));
         }
         req.input.body = Some(StreamingBlob::from(s3s::Body::from(bytes)));
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let tags = req.input.tagging.as_deref().map(parse_header).unwrap_or_default();
-        let response = self.inner.put_object(req).await?;
-        // A PUT replaces the object, tags included.
-        self.tags.set(&bucket, &key, tags);
-        Ok(response)
+        let _writing = self.writes.lock().await;
+        self.inner.put_object(req).await
+    }
+
+    /// Copies by streaming the source twice under the write lock: once to hash it, once into
+    /// a PUT that declares that hash (so s3s-fs stores the checksum HeadObject reports).
+    async fn verified_copy(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let (src_bucket, src_key) = match &req.input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            _ => return Err(s3_error!(NotImplemented)),
+        };
+        let wants_sha256 = match &req.input.checksum_algorithm {
+            None => false,
+            Some(alg) if alg.as_str() == ChecksumAlgorithm::SHA256 => true,
+            Some(_) => return Err(s3_error!(NotImplemented, "only SHA256 checksums are computed on copy")),
+        };
+        let _writing = self.writes.lock().await;
+        if requires_absent_destination(&req) && self.object_exists(&req.input.bucket, &req.input.key) {
+            return Err(s3_error!(PreconditionFailed, "The destination object already exists"));
+        }
+        let head = HeadObjectInput {
+            bucket: src_bucket.clone(),
+            key: src_key.clone(),
+            ..Default::default()
+        };
+        let source = self.inner.head_object(sub_request(&req, head)).await?.output;
+        if let Some(ETagCondition::ETag(expected)) = &req.input.copy_source_if_match {
+            let matches = source.e_tag.as_ref().is_some_and(|etag| etag.strong_cmp(expected));
+            if !matches {
+                return Err(s3_error!(PreconditionFailed, "The source object's ETag does not match"));
+            }
+        }
+        let checksum_sha256 = if wants_sha256 {
+            let mut hasher = Sha256::new();
+            let mut body = self.read(&req, &src_bucket, &src_key).await?;
+            while let Some(chunk) = body
+                .try_next()
+                .await
+                .map_err(|e| s3_error!(InternalError, "reading the source failed: {e}"))?
+            {
+                hasher.update(&chunk);
+            }
+            Some(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
+        } else {
+            None
+        };
+        let put = PutObjectInput {
+            bucket: req.input.bucket.clone(),
+            key: req.input.key.clone(),
+            body: Some(self.read(&req, &src_bucket, &src_key).await?),
+            content_length: source.content_length,
+            content_type: source.content_type.clone(),
+            checksum_sha256: checksum_sha256.clone(),
+            ..Default::default()
+        };
+        let written = self.inner.put_object(sub_request(&req, put)).await?.output;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: written.e_tag,
+                checksum_sha256,
+                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn read<T: Clone>(&self, req: &S3Request<T>, bucket: &str, key: &str) -> S3Result<StreamingBlob> {
+        let get = GetObjectInput {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            ..Default::default()
+        };
+        let output = self.inner.get_object(sub_request(req, get)).await?.output;
+        output
+            .body
+            .ok_or_else(|| s3_error!(InternalError, "the source has no body"))
     }
 }
 
@@ -137,12 +198,5 @@ verifying_s3_impl! {
     get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
     get_object: GetObjectInput => GetObjectOutput;
     head_object: HeadObjectInput => HeadObjectOutput;
-    delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
     list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
-    copy_object: CopyObjectInput => CopyObjectOutput;
-    create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
-    upload_part: UploadPartInput => UploadPartOutput;
-    list_parts: ListPartsInput => ListPartsOutput;
-    complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput;
-    abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
 }
