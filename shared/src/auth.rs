@@ -4,8 +4,8 @@
 //! the (non-secret) key id; a request's key is hashed and compared with it in constant
 //! time. The key itself is shown once, when it is created, and never logged.
 
-use crate::error::{ApiError, Loc};
-use crate::ids::IdKind;
+use crate::errors::{Failure, NotFound};
+use crate::ids::{KeyId, NamespaceRef, TenantId};
 use crate::model::{ApiKeyRecord, Namespace};
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -23,8 +23,8 @@ pub struct NewApiKey {
     pub record: ApiKeyRecord,
 }
 
-pub fn new_api_key(tenant_id: &str, label: Option<String>) -> NewApiKey {
-    let key_id = IdKind::ApiKey.generate();
+pub fn new_api_key(tenant_id: &TenantId, label: Option<String>) -> NewApiKey {
+    let key_id = KeyId::generate();
     let secret: String = rand::rng()
         .sample_iter(&Alphanumeric)
         .take(SECRET_LEN)
@@ -34,7 +34,7 @@ pub fn new_api_key(tenant_id: &str, label: Option<String>) -> NewApiKey {
     let record = ApiKeyRecord {
         key_sha256: sha256_hex(&plaintext),
         key_id,
-        tenant_id: tenant_id.to_owned(),
+        tenant_id: tenant_id.clone(),
         label,
         created_at: Timestamp::now(),
     };
@@ -46,17 +46,33 @@ fn sha256_hex(s: &str) -> String {
 }
 
 /// The key id inside a well-formed key, or `None`.
-fn key_id_of(key: &str) -> Option<&str> {
+fn key_id_of(key: &str) -> Option<KeyId> {
     let rest = key.strip_prefix(KEY_PREFIX)?;
     let (key_id, secret) = rest.rsplit_once('_')?;
-    (IdKind::ApiKey.matches(key_id) && secret.len() == SECRET_LEN).then_some(key_id)
+    KeyId::parse(key_id).filter(|_| secret.len() == SECRET_LEN)
+}
+
+/// Why a request is not let in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// A missing, malformed or unknown key (a 401; nothing else is told).
+    #[error("invalid or missing API key")]
+    Unauthorized,
+    /// The endpoint needs `X-Namespace` and the request has none.
+    #[error("X-Namespace is required")]
+    NamespaceRequired,
+    /// A namespace the key cannot see, whether or not it exists.
+    #[error(transparent)]
+    NamespaceNotFound(NotFound),
+    #[error(transparent)]
+    Failure(#[from] Failure),
 }
 
 /// Who is calling and in which namespace.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    pub tenant_id: String,
-    pub key_id: String,
+    pub tenant_id: TenantId,
+    pub key_id: KeyId,
     pub namespace: Namespace,
 }
 
@@ -64,29 +80,20 @@ pub struct Scope {
 /// SDK sends none to the tasks endpoint).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub tenant_id: String,
-    pub key_id: String,
+    pub tenant_id: TenantId,
+    pub key_id: KeyId,
     pub namespace: Option<Namespace>,
 }
 
-const UNAUTHORIZED: &str = "Invalid or missing API key. Send 'Authorization: Bearer sk_…'.";
-
 /// Authenticates the bearer key and resolves `X-Namespace` (an id or a name) within the
-/// key's tenant. A missing or unknown key is a 401; a namespace the key cannot see is a
-/// 404 whether or not it exists; a missing `X-Namespace` is a 422.
+/// key's tenant. The key is judged first: an unauthenticated caller learns nothing else.
 pub async fn authenticate(
     store: &Store,
     authorization: Option<&str>,
     namespace: Option<&str>,
-) -> Result<Scope, ApiError> {
+) -> Result<Scope, AuthError> {
     let caller = identify(store, authorization, namespace).await?;
-    let namespace = caller.namespace.ok_or_else(|| {
-        ApiError::invalid(
-            vec![Loc::from("header"), Loc::from("x-namespace")],
-            "missing",
-            "Field required",
-        )
-    })?;
+    let namespace = caller.namespace.ok_or(AuthError::NamespaceRequired)?;
     Ok(Scope {
         tenant_id: caller.tenant_id,
         key_id: caller.key_id,
@@ -95,36 +102,41 @@ pub async fn authenticate(
 }
 
 /// Like [`authenticate`], for endpoints where `X-Namespace` is optional.
-pub async fn identify(store: &Store, authorization: Option<&str>, namespace: Option<&str>) -> Result<Caller, ApiError> {
+pub async fn identify(
+    store: &Store,
+    authorization: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<Caller, AuthError> {
     let key = authorization
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim)
-        .ok_or(ApiError::Unauthorized(UNAUTHORIZED))?;
-    let key_id = key_id_of(key).ok_or(ApiError::Unauthorized(UNAUTHORIZED))?;
-    let wanted = namespace.map(str::trim).filter(|n| !n.is_empty());
+        .ok_or(AuthError::Unauthorized)?;
+    let key_id = key_id_of(key).ok_or(AuthError::Unauthorized)?;
+    let wanted = namespace
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(NamespaceRef::parse);
     // A namespace named by id does not depend on the key: both are read at once. Nothing
     // read is used, or told, before the key checks out.
-    let by_id = wanted.filter(|w| w.starts_with(IdKind::Namespace.prefix()));
-    let (record, namespace_by_id) = tokio::join!(store.api_key(key_id), async {
-        match by_id {
-            Some(id) => store.namespace(id).await,
-            None => Ok(None),
+    let (record, namespace_by_id) = tokio::join!(store.api_key(&key_id), async {
+        match &wanted {
+            Some(NamespaceRef::Id(id)) => store.namespace(id).await,
+            _ => Ok(None),
         }
     });
-    let record = record?.ok_or(ApiError::Unauthorized(UNAUTHORIZED))?;
+    let record = record?.ok_or(AuthError::Unauthorized)?;
     let presented = sha256_hex(key);
     if !bool::from(presented.as_bytes().ct_eq(record.key_sha256.as_bytes())) {
-        return Err(ApiError::Unauthorized(UNAUTHORIZED));
+        return Err(AuthError::Unauthorized);
     }
     let namespace = match wanted {
         None => None,
         Some(wanted) => {
-            let found = if by_id.is_some() {
-                namespace_by_id?.filter(|ns| ns.tenant_id == record.tenant_id)
-            } else {
-                store.namespace_by_name(&record.tenant_id, wanted).await?
+            let found = match &wanted {
+                NamespaceRef::Id(_) => namespace_by_id?.filter(|ns| ns.tenant_id == record.tenant_id),
+                NamespaceRef::Name(name) => store.namespace_by_name(&record.tenant_id, name).await?,
             };
-            Some(found.ok_or_else(|| ApiError::not_found("namespace", wanted))?)
+            Some(found.ok_or_else(|| AuthError::NamespaceNotFound(NotFound::new("namespace", &wanted)))?)
         }
     };
     Ok(Caller {
@@ -140,17 +152,18 @@ mod tests {
 
     #[test]
     fn new_keys_parse_and_store_only_a_hash() {
-        let key = new_api_key("tnt_x", None);
+        let tenant = TenantId::generate();
+        let key = new_api_key(&tenant, None);
         assert!(key.plaintext.starts_with("sk_key_"));
-        assert_eq!(key_id_of(&key.plaintext), Some(key.record.key_id.as_str()));
+        assert_eq!(key_id_of(&key.plaintext), Some(key.record.key_id.clone()));
         assert_eq!(key.record.key_sha256, sha256_hex(&key.plaintext));
         assert!(!key.record.key_sha256.contains(&key.plaintext[7..]));
-        assert_ne!(new_api_key("tnt_x", None).plaintext, key.plaintext);
+        assert_ne!(new_api_key(&tenant, None).plaintext, key.plaintext);
     }
 
     #[test]
     fn malformed_keys_have_no_id() {
-        let key = new_api_key("tnt_x", None).plaintext;
+        let key = new_api_key(&TenantId::generate(), None).plaintext;
         assert_eq!(key_id_of(&key[..key.len() - 1]), None);
         assert_eq!(key_id_of(&key.replacen("sk_", "pk_", 1)), None);
         assert_eq!(key_id_of("sk_"), None);

@@ -1,6 +1,6 @@
 //! AWS client construction and the classification of SDK failures.
 
-use crate::error::ApiError;
+use crate::errors::Failure;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -39,17 +39,14 @@ pub fn is_retryable<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     }
 }
 
-/// For a request the code built wrongly (an SDK builder refused it): logs what and why, and
-/// answers a 500. `map_err(invalid_request("counters update"))`.
-pub fn invalid_request<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> ApiError {
-    move |err| {
-        tracing::error!(what, error = %err, "invalid AWS request");
-        ApiError::Internal
-    }
+/// For a request the code built wrongly (an SDK builder refused it): logs what and why.
+/// `map_err(invalid_request("counters update"))`.
+pub fn invalid_request<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Failure {
+    move |err| Failure::bug(format!("invalid AWS request ({what}): {err}"))
 }
 
-/// Logs an SDK failure with its full cause and turns it into a generic 503 or 500.
-pub fn sdk_failure<E, R>(context: &'static str, err: SdkError<E, R>) -> ApiError
+/// Logs an SDK failure with its full cause and classifies it.
+pub fn sdk_failure<E, R>(context: &'static str, err: SdkError<E, R>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -57,8 +54,8 @@ where
     let retryable = is_retryable(&err);
     tracing::error!(context, retryable, error = %DisplayErrorContext(&err), "AWS call failed");
     if retryable {
-        ApiError::Unavailable
+        Failure::Unavailable
     } else {
-        ApiError::Internal
+        Failure::Bug(format!("{context} failed"))
     }
 }

@@ -6,11 +6,69 @@
 //! the same Retry/Catch logic played by [`run_state_machine`].
 
 use crate::aws::sdk_failure;
-use crate::error::ApiError;
+use crate::errors::Failure;
+use crate::ids::TaskId;
 use crate::model::Task;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
+
+/// What the state machine hands the worker: confirm a task's upload, or (its Catch) fail
+/// the task with the error it caught (`ResultPath: $.error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum WorkerEvent {
+    Confirm {
+        task_id: TaskId,
+    },
+    Fail {
+        task_id: TaskId,
+        #[serde(default)]
+        error: Option<Caught>,
+    },
+}
+
+/// An error the state machine caught: its type, and its cause (for a function error, the
+/// JSON `{"errorType", "errorMessage"}` the worker answered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Caught {
+    #[serde(rename = "Error", default)]
+    pub error: Option<String>,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+impl WorkerEvent {
+    /// Reads an event; what does not parse is described, to fail the invocation finally.
+    pub fn parse(payload: Value) -> Result<Self, String> {
+        serde_json::from_value(payload).map_err(|err| format!("malformed worker event: {err}"))
+    }
+
+    pub fn task_id(&self) -> &TaskId {
+        match self {
+            WorkerEvent::Confirm { task_id } | WorkerEvent::Fail { task_id, .. } => task_id,
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Caught {
+    /// The worker's `errorMessage` inside `Cause` when it is there, otherwise whatever was given.
+    pub fn message(&self) -> String {
+        let cause = self.cause.as_deref();
+        let from_cause = cause
+            .and_then(|c| serde_json::from_str::<Value>(c).ok())
+            .and_then(|c| c["errorMessage"].as_str().map(str::to_owned));
+        from_cause
+            .or_else(|| cause.map(str::to_owned))
+            .or_else(|| self.error.clone())
+            .unwrap_or_else(|| "unknown error".to_owned())
+    }
+}
 
 #[derive(Clone, Debug)]
 pub enum Dispatcher {
@@ -64,26 +122,28 @@ impl RetryPolicy {
     }
 }
 
-pub fn confirm_payload(task_id: &str) -> Value {
-    json!({ "action": "confirm", "task_id": task_id })
-}
-
-/// What the state machine's Catch passes on (`ResultPath: $.error`).
-pub fn fail_payload(task_id: &str, error_type: &str, message: &str) -> Value {
-    let cause = json!({ "errorType": error_type, "errorMessage": message }).to_string();
-    json!({ "action": "fail", "task_id": task_id, "error": { "Error": error_type, "Cause": cause } })
+/// What the state machine's Catch passes on for a worker error (`ResultPath: $.error`).
+fn caught(error_type: &str, message: &str) -> Caught {
+    let cause = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
+    Caught {
+        error: Some(error_type.to_owned()),
+        cause: Some(cause),
+    }
 }
 
 /// The state machine: run the worker; retry retryable errors with backoff; on a final
 /// error, or when retries run out, run the worker's `fail` action. Returns the last outcome.
-pub async fn run_state_machine<F, Fut>(mut invoke: F, task_id: &str, policy: &RetryPolicy) -> Outcome
+pub async fn run_state_machine<F, Fut>(mut invoke: F, task_id: &TaskId, policy: &RetryPolicy) -> Outcome
 where
-    F: FnMut(Value) -> Fut,
+    F: FnMut(WorkerEvent) -> Fut,
     Fut: Future<Output = Outcome>,
 {
     let mut attempt = 1;
     loop {
-        let outcome = invoke(confirm_payload(task_id)).await;
+        let outcome = invoke(WorkerEvent::Confirm {
+            task_id: task_id.clone(),
+        })
+        .await;
         let Outcome::Failed { error_type, message } = &outcome else {
             return outcome;
         };
@@ -92,8 +152,12 @@ where
             attempt += 1;
             continue;
         }
-        if let Outcome::Failed { error_type, message } = invoke(fail_payload(task_id, error_type, message)).await {
-            tracing::error!(task_id, error_type, message, "the fail state itself failed");
+        let fail = WorkerEvent::Fail {
+            task_id: task_id.clone(),
+            error: Some(caught(error_type, message)),
+        };
+        if let Outcome::Failed { error_type, message } = invoke(fail).await {
+            tracing::error!(%task_id, error_type, message, "the fail state itself failed");
         }
         return outcome;
     }
@@ -116,7 +180,7 @@ impl Dispatcher {
         }
     }
 
-    pub async fn start(&self, task: &Task) -> Result<(), ApiError> {
+    pub async fn start(&self, task: &Task) -> Result<(), Failure> {
         match self {
             Dispatcher::StepFunctions {
                 client,
@@ -125,8 +189,14 @@ impl Dispatcher {
                 let started = client
                     .start_execution()
                     .state_machine_arn(state_machine_arn)
-                    .name(&task.task_id)
-                    .input(confirm_payload(&task.task_id).to_string())
+                    .name(task.task_id.as_str())
+                    .input(
+                        WorkerEvent::Confirm {
+                            task_id: task.task_id.clone(),
+                        }
+                        .to_value()
+                        .to_string(),
+                    )
                     .send()
                     .await;
                 match started {
@@ -139,14 +209,14 @@ impl Dispatcher {
                 let (client, function, task_id) = (client.clone(), function.clone(), task.task_id.clone());
                 // Only locally does work outlive the response: the process keeps running.
                 tokio::spawn(async move {
-                    let invoke = |payload: Value| invoke_local(&client, &function, payload);
+                    let invoke = |event: WorkerEvent| invoke_local(&client, &function, event.to_value());
                     run_state_machine(invoke, &task_id, &RetryPolicy::LOCAL).await
                 });
                 Ok(())
             }
             Dispatcher::Unconfigured => {
                 tracing::error!("asynchronous confirmation requested, but no dispatcher is configured");
-                Err(ApiError::Unavailable)
+                Err(Failure::Unavailable)
             }
         }
     }
@@ -216,24 +286,28 @@ mod tests {
     }
 
     /// Plays the state machine against scripted worker outcomes; returns the actions run.
-    async fn play(script: Vec<Outcome>) -> (Outcome, Vec<String>) {
+    async fn play(script: Vec<Outcome>) -> (Outcome, Vec<&'static str>) {
         let script = Mutex::new(script.into_iter());
         let calls = Mutex::new(Vec::new());
+        let task_id = TaskId::generate();
         let outcome = run_state_machine(
-            |payload: Value| {
-                calls
-                    .lock()
-                    .unwrap()
-                    .push(payload["action"].as_str().unwrap().to_owned());
-                let next = if payload["action"] == "fail" {
-                    assert!(payload["error"]["Cause"].as_str().unwrap().contains("happened"));
-                    Outcome::Succeeded
-                } else {
-                    script.lock().unwrap().next().unwrap()
+            |event: WorkerEvent| {
+                assert_eq!(event.task_id(), &task_id);
+                let next = match &event {
+                    WorkerEvent::Fail { error, .. } => {
+                        calls.lock().unwrap().push("fail");
+                        let caught = error.as_ref().expect("the caught error");
+                        assert!(caught.message().contains("happened"));
+                        Outcome::Succeeded
+                    }
+                    WorkerEvent::Confirm { .. } => {
+                        calls.lock().unwrap().push("confirm");
+                        script.lock().unwrap().next().unwrap()
+                    }
                 };
                 async move { next }
             },
-            "task_x",
+            &task_id,
             &FAST,
         )
         .await;
@@ -250,6 +324,55 @@ mod tests {
         };
         let retries = client.config().retry_config().expect("a retry config");
         assert_eq!(retries.max_attempts(), 1);
+    }
+
+    #[test]
+    fn worker_events_are_the_state_machines_payloads() {
+        let task_id = TaskId::generate();
+        let confirm = WorkerEvent::Confirm {
+            task_id: task_id.clone(),
+        };
+        assert_eq!(
+            confirm.to_value(),
+            serde_json::json!({"action": "confirm", "task_id": task_id.as_str()})
+        );
+        // As the template's MarkFailed state builds it.
+        let fail = serde_json::json!({"action": "fail", "task_id": task_id.as_str(), "error": {"Error": "FinalError", "Cause": "{\"errorType\": \"FinalError\", \"errorMessage\": \"size differs\"}"}});
+        let WorkerEvent::Fail {
+            error: Some(caught), ..
+        } = WorkerEvent::parse(fail).unwrap()
+        else {
+            panic!("not a fail event");
+        };
+        assert_eq!(caught.message(), "size differs");
+    }
+
+    #[test]
+    fn malformed_worker_events_are_described() {
+        for payload in [
+            serde_json::json!({"action": "confirm"}),
+            serde_json::json!({"action": "explode", "task_id": "task_x"}),
+            serde_json::json!({"task_id": "task_x"}),
+            serde_json::json!("confirm"),
+        ] {
+            let err = WorkerEvent::parse(payload.clone()).unwrap_err();
+            assert!(err.starts_with("malformed worker event: "), "{payload}: {err}");
+        }
+    }
+
+    #[test]
+    fn caught_messages_come_from_the_cause() {
+        let cause = serde_json::json!({"errorType": "FinalError", "errorMessage": "size differs"}).to_string();
+        let caught = |error: Option<&str>, cause: Option<&str>| Caught {
+            error: error.map(str::to_owned),
+            cause: cause.map(str::to_owned),
+        };
+        assert_eq!(caught(Some("FinalError"), Some(&cause)).message(), "size differs");
+        assert_eq!(
+            caught(Some("States.Timeout"), Some("took too long")).message(),
+            "took too long"
+        );
+        assert_eq!(caught(Some("States.Timeout"), None).message(), "States.Timeout");
     }
 
     #[test]

@@ -1,19 +1,24 @@
 //! # bucket-uploads domain crate
 //!
-//! Everything the Lambda functions share: the contract's models ([`model`]), request
-//! validation ([`validate`], [`uploads::NewUpload`]), errors and their one HTTP mapping
-//! ([`error`]), tenancy and auth ([`auth`]), and the DynamoDB and S3 adapters
-//! ([`store`], [`objects`]). The functions in `functions/` only parse, call
-//! [`uploads`], and render through [`http`].
+//! Everything the Lambda functions share, in layers that only look down:
 //!
-//! The table layout and its access patterns are documented on [`store`].
+//! | layer | modules |
+//! |-------|---------|
+//! | records and decisions (no I/O) | [`model`] (uploads and their transitions, tasks, batches, tenancy), [`ids`], [`time`], [`names`], [`query`] (the list query language) |
+//! | request validation | [`validate`], [`errors`] (what every operation's error is built from) |
+//! | use cases | [`auth`], [`uploads`] (create, read, delete), [`confirm`] (the confirmation orchestrator and its worker), [`listing`], [`expiry`], [`tenancy`] |
+//! | adapters | [`store`] (DynamoDB), [`objects`] (S3), [`dispatch`] (Step Functions, or the local worker), [`aws`], built once in [`app`] |
+//! | the HTTP edge | [`http`] (parameters, bodies, the one mapping of errors to responses), [`routes`] |
+//!
+//! The functions in `functions/` parse, call a use case, and render through [`http`]. The
+//! table layout and its access patterns are documented on [`store`].
 
 pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod confirm;
 pub mod dispatch;
-pub mod error;
+pub mod errors;
 pub mod expiry;
 pub mod http;
 pub mod ids;
@@ -30,4 +35,4 @@ pub mod uploads;
 pub mod validate;
 
 pub use app::App;
-pub use error::ApiError;
+pub use http::ApiError;

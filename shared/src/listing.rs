@@ -14,24 +14,35 @@
 
 use crate::app::App;
 use crate::auth::Scope;
-use crate::error::ApiError;
-use crate::model::{Bucket, TaskStatus, Upload};
+use crate::errors::{Failure, Invalid, NotFound};
+use crate::ids::{BucketRef, UploadId};
+use crate::model::{Bucket, Upload, UploadStatus};
 use crate::query::filter::{CaseSensitive, Condition, Filter, Op};
 use crate::query::values::{Operand, equals};
-use crate::query::{ListRequest, PageParams, Pagination, Stats, evaluate};
+use crate::query::{ListRequest, PageInfo, PageParams, Stats, evaluate};
 use crate::store::from_item;
 use crate::store::schema::{BY_CREATED_AT, BY_STATUS};
-use crate::uploads::{download_url, resolve_bucket};
-use serde::Serialize;
+use crate::uploads::{ReadError, download_url, resolve_bucket};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// The contract's List Uploads response.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ListResponse {
-    pub results: Vec<Upload>,
-    pub pagination: Pagination,
-    pub stats: Stats,
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl From<ReadError> for ListError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotFound(not_found) => not_found.into(),
+            ReadError::Failure(failure) => failure.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +50,17 @@ pub enum AccessPath {
     /// The first `offset + limit` items of the `by_created_at` GSI, counters for the rest.
     CreatedAtPage { ascending: bool },
     /// The `by_status` GSI partitions of these statuses.
-    Statuses(BTreeSet<TaskStatus>),
+    Statuses(BTreeSet<UploadStatus>),
     /// The whole `by_created_at` partition.
     WholeBucket,
 }
 
-/// A listing and what it cost.
+/// A page of uploads, where it stands, the stats of every match, and what it cost.
 #[derive(Debug, Clone)]
 pub struct Listed {
-    pub response: ListResponse,
+    pub results: Vec<Upload>,
+    pub page: PageInfo,
+    pub stats: Stats,
     pub access_path: AccessPath,
     /// Items DynamoDB read from the indexes (the page's batch read and the counters
     /// read come on top: at most `limit` items and one).
@@ -67,12 +80,12 @@ pub fn choose_path(request: &ListRequest) -> AccessPath {
 }
 
 /// The statuses a filter restricts uploads to, when it does.
-fn pinned_statuses(filter: &Filter) -> Option<BTreeSet<TaskStatus>> {
+fn pinned_statuses(filter: &Filter) -> Option<BTreeSet<UploadStatus>> {
     match filter {
         Filter::Condition(Condition { field, op }) if field.is("status") => {
             // Exactly the statuses the condition itself would match, case rule included.
             let named = |operands: &[Operand], case: CaseSensitive| {
-                TaskStatus::ALL
+                UploadStatus::ALL
                     .into_iter()
                     .filter(|status| {
                         let wire = Value::from(status.as_str());
@@ -107,41 +120,36 @@ fn pinned_statuses(filter: &Filter) -> Option<BTreeSet<TaskStatus>> {
 pub async fn list_uploads(
     app: &App,
     scope: &Scope,
-    bucket_identifier: &str,
+    bucket: &BucketRef,
     body: Option<&Value>,
     page: PageParams<'_>,
-) -> Result<ListResponse, ApiError> {
+) -> Result<Listed, ListError> {
     let request = ListRequest::parse(body, page)?;
-    let bucket = resolve_bucket(app, scope, bucket_identifier).await?;
-    let list_path = format!("/v1/buckets/{bucket_identifier}/uploads/list");
-    let mut response = list_bucket(app, &bucket, &request, &list_path).await?.response;
+    let bucket = resolve_bucket(app, scope, bucket).await?;
+    let mut listed = list_bucket(app, &bucket, &request).await?;
     if request.return_presigned_urls {
-        add_download_urls(app, &mut response.results).await?;
+        add_download_urls(app, &mut listed.results).await?;
     }
-    Ok(response)
+    Ok(listed)
 }
 
-pub async fn list_bucket(
-    app: &App,
-    bucket: &Bucket,
-    request: &ListRequest,
-    list_path: &str,
-) -> Result<Listed, ApiError> {
+pub async fn list_bucket(app: &App, bucket: &Bucket, request: &ListRequest) -> Result<Listed, Failure> {
     let access_path = choose_path(request);
     let offset = usize::try_from(request.offset).unwrap_or(usize::MAX);
     let limit = request.limit as usize;
     let (results, total, stats, items_read) = match &access_path {
         AccessPath::CreatedAtPage { ascending } => {
-            let (read, stats) = tokio::try_join!(
+            let (read, counts) = tokio::try_join!(
                 app.store.query_index(
                     BY_CREATED_AT,
-                    &bucket.bucket_id,
+                    bucket.bucket_id.as_str(),
                     *ascending,
                     Some(offset.saturating_add(limit)),
                     None,
                 ),
-                app.store.bucket_stats(&bucket.bucket_id)
+                app.store.bucket_counts(&bucket.bucket_id)
             )?;
+            let stats = Stats::of_counts(&counts);
             let results: Vec<Upload> = read
                 .items
                 .into_iter()
@@ -171,19 +179,20 @@ pub async fn list_bucket(
             let projection = request.attributes();
             let read = app
                 .store
-                .query_index(BY_CREATED_AT, &bucket.bucket_id, true, None, Some(&projection))
+                .query_index(BY_CREATED_AT, bucket.bucket_id.as_str(), true, None, Some(&projection))
                 .await?;
             let (results, total, stats) = evaluate_page(app, request, read.items).await?;
             (results, total, stats, read.items_read)
         }
     };
-    let pagination = Pagination::new(total, request.limit, request.offset, list_path);
     Ok(Listed {
-        response: ListResponse {
-            results,
-            pagination,
-            stats,
+        results,
+        page: PageInfo {
+            total,
+            limit: request.limit,
+            offset: request.offset,
         },
+        stats,
         access_path,
         items_read,
     })
@@ -194,19 +203,19 @@ async fn evaluate_page(
     app: &App,
     request: &ListRequest,
     candidates: Vec<crate::store::Item>,
-) -> Result<(Vec<Upload>, u64, Stats), ApiError> {
+) -> Result<(Vec<Upload>, u64, Stats), Failure> {
     let candidates: Vec<Value> = candidates.into_iter().map(from_item).collect::<Result<_, _>>()?;
     let (page, total, stats) = evaluate(request, candidates);
-    let ids: Vec<String> = page
+    let ids = page
         .iter()
-        .filter_map(|u| u.get("upload_id").and_then(Value::as_str))
-        .map(str::to_owned)
-        .collect();
+        .map(|u| serde_json::from_value::<UploadId>(u["upload_id"].clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| Failure::bug(format!("a listed upload without an id: {err}")))?;
     Ok((app.store.uploads_by_ids(&ids).await?, total, stats))
 }
 
 /// A fresh GET URL for each COMPLETED upload (never a PUT URL), signed locally.
-async fn add_download_urls(app: &App, uploads: &mut [Upload]) -> Result<(), ApiError> {
+async fn add_download_urls(app: &App, uploads: &mut [Upload]) -> Result<(), Failure> {
     let urls = futures::future::try_join_all(uploads.iter().map(|u| download_url(app, u))).await?;
     for (upload, url) in uploads.iter_mut().zip(urls) {
         upload.presigned_url = url;
@@ -224,7 +233,7 @@ mod tests {
         choose_path(&ListRequest::parse(Some(&body), PageParams::default()).unwrap())
     }
 
-    fn statuses(names: &[TaskStatus]) -> AccessPath {
+    fn statuses(names: &[UploadStatus]) -> AccessPath {
         AccessPath::Statuses(names.iter().copied().collect())
     }
 
@@ -243,7 +252,7 @@ mod tests {
 
     #[test]
     fn pinned_statuses_use_the_status_index() {
-        use TaskStatus::*;
+        use UploadStatus::*;
         assert_eq!(path(json!({"filters": {"status": "PENDING"}})), statuses(&[Pending]));
         assert_eq!(
             path(json!({"filters": {"status": "PENDING", "file_size_bytes": 3}})),

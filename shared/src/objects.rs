@@ -8,7 +8,7 @@
 //! checked), and S3 computes the copy's SHA-256 on the way.
 
 use crate::aws::{invalid_request, sdk_failure};
-use crate::error::ApiError;
+use crate::errors::Failure;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -65,10 +65,14 @@ impl ObjectStore {
         }
     }
 
+    /// The S3 bucket, for tests that look at objects directly.
+    #[cfg(feature = "test-support")]
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
 
+    /// The SDK client, for tests that look at objects directly.
+    #[cfg(feature = "test-support")]
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
     }
@@ -81,12 +85,12 @@ impl ObjectStore {
         key: &str,
         needs: &PutRequirements<'_>,
         expires_in: Duration,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, Failure> {
         let length = needs
             .content_length
             .map(i64::try_from)
             .transpose()
-            .map_err(|_| ApiError::Internal)?;
+            .map_err(|_| Failure::bug("a declared size of over 2^63 bytes"))?;
         let request = self
             .client
             .put_object()
@@ -99,7 +103,8 @@ impl ObjectStore {
             // added to the request just before signing, which makes it a signed header.
             Some(hex_digest) => {
                 let checksum = base64_of_hex(hex_digest)?;
-                let value = http::HeaderValue::from_str(&checksum).map_err(|_| ApiError::Internal)?;
+                let value = http::HeaderValue::from_str(&checksum)
+                    .map_err(|_| Failure::bug("a base64 checksum that is no header value"))?;
                 request
                     .customize()
                     .mutate_request(move |req| {
@@ -114,7 +119,7 @@ impl ObjectStore {
     }
 
     /// A GET URL valid for `DOWNLOAD_URL_TTL` (signed locally: no call to S3).
-    pub async fn presign_get(&self, key: &str) -> Result<String, ApiError> {
+    pub async fn presign_get(&self, key: &str) -> Result<String, Failure> {
         self.client
             .get_object()
             .bucket(&self.bucket)
@@ -125,12 +130,12 @@ impl ObjectStore {
             .map_err(|err| sdk_failure("presign get", err))
     }
 
-    pub async fn exists(&self, key: &str) -> Result<bool, ApiError> {
+    pub async fn exists(&self, key: &str) -> Result<bool, Failure> {
         Ok(self.head(key).await?.is_some())
     }
 
     /// The object's ETag, size and, when S3 keeps one, its SHA-256.
-    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, Failure> {
         let request = self
             .client
             .head_object()
@@ -155,7 +160,7 @@ impl ObjectStore {
 
     /// Copies `from` to `to` unless `to` exists, and only while `from` still has `etag`,
     /// asking S3 for the copy's SHA-256. Objects up to 5 GB copy in one request.
-    pub async fn copy_once(&self, from: &str, to: &str, etag: &str) -> Result<Copy, ApiError> {
+    pub async fn copy_once(&self, from: &str, to: &str, etag: &str) -> Result<Copy, Failure> {
         let source = format!("{}/{}", self.bucket, encode_key(from));
         let result = self
             .client
@@ -193,7 +198,7 @@ impl ObjectStore {
     /// SHA-256 hex of the object's bytes, streamed chunk by chunk so memory stays bounded
     /// whatever the object's size. `None` when the object is gone. Only needed when S3
     /// did not report a copy's checksum.
-    pub async fn sha256_hex(&self, key: &str) -> Result<Option<String>, ApiError> {
+    pub async fn sha256_hex(&self, key: &str) -> Result<Option<String>, Failure> {
         let output = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(output) => output,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
@@ -203,7 +208,7 @@ impl ObjectStore {
         let mut hasher = Sha256::new();
         while let Some(chunk) = body.try_next().await.map_err(|err| {
             tracing::error!(error = %err, "reading object body failed");
-            ApiError::Unavailable
+            Failure::Unavailable
         })? {
             hasher.update(&chunk);
         }
@@ -211,7 +216,7 @@ impl ObjectStore {
     }
 
     /// Deletes the object; deleting a missing object succeeds.
-    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, key: &str) -> Result<(), Failure> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -223,7 +228,7 @@ impl ObjectStore {
     }
 
     /// Deletes every one of `keys`, all at once.
-    pub async fn delete_all(&self, keys: &[&str]) -> Result<(), ApiError> {
+    pub async fn delete_all(&self, keys: &[&str]) -> Result<(), Failure> {
         futures::future::try_join_all(keys.iter().map(|key| self.delete(key)))
             .await
             .map(|_| ())
@@ -241,7 +246,7 @@ fn encode_key(key: &str) -> String {
     percent_encoding::utf8_percent_encode(key, SEGMENT).to_string()
 }
 
-fn presigning(expires_in: Duration) -> Result<PresigningConfig, ApiError> {
+fn presigning(expires_in: Duration) -> Result<PresigningConfig, Failure> {
     PresigningConfig::expires_in(expires_in).map_err(invalid_request("presigning expiry"))
 }
 
@@ -260,8 +265,8 @@ fn hex_of_base64(checksum: &str) -> Option<String> {
     (bytes.len() == 32).then(|| hex::encode(bytes))
 }
 
-fn base64_of_hex(hex_digest: &str) -> Result<String, ApiError> {
-    let bytes = hex::decode(hex_digest).map_err(|_| ApiError::Internal)?;
+fn base64_of_hex(hex_digest: &str) -> Result<String, Failure> {
+    let bytes = hex::decode(hex_digest).map_err(|_| Failure::bug("a declared hash that is not hex"))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 

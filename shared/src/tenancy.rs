@@ -2,18 +2,43 @@
 //! the public API only reads them).
 
 use crate::auth::{NewApiKey, new_api_key};
-use crate::error::{ApiError, Loc};
-use crate::ids::IdKind;
+use crate::errors::{Failure, Invalid, Loc, NotFound};
+use crate::ids::{BucketId, NamespaceId, TenantId};
 use crate::model::{Bucket, Namespace, Tenant};
 use crate::names::is_valid_name;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenancyError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// Namespace names are unique per tenant, bucket names per namespace.
+    #[error("The name '{name}' is already taken")]
+    NameTaken { resource: &'static str, name: String },
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl TenancyError {
+    fn from_store(err: StoreError, resource: &'static str, name: &str) -> Self {
+        match err {
+            StoreError::Conflict(_) => TenancyError::NameTaken {
+                resource,
+                name: name.to_owned(),
+            },
+            StoreError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Invalid> {
     if is_valid_name(name) {
         Ok(())
     } else {
-        Err(ApiError::invalid(
+        Err(Invalid::at(
             vec![Loc::from("name")],
             "value_error",
             "names are 1-64 letters, digits, '.', '_' or '-', start with a letter or digit, and do not start with 'ns_' or 'bkt_'",
@@ -21,9 +46,9 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-pub async fn create_tenant(store: &Store, name: &str) -> Result<Tenant, ApiError> {
+pub async fn create_tenant(store: &Store, name: &str) -> Result<Tenant, TenancyError> {
     let tenant = Tenant {
-        tenant_id: IdKind::Tenant.generate(),
+        tenant_id: TenantId::generate(),
         name: name.to_owned(),
         created_at: Timestamp::now(),
     };
@@ -31,50 +56,60 @@ pub async fn create_tenant(store: &Store, name: &str) -> Result<Tenant, ApiError
     Ok(tenant)
 }
 
-pub async fn create_namespace(store: &Store, tenant_id: &str, name: &str) -> Result<Namespace, ApiError> {
+pub async fn create_namespace(store: &Store, tenant_id: &TenantId, name: &str) -> Result<Namespace, TenancyError> {
     check_name(name)?;
     store
         .tenant(tenant_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("tenant", tenant_id))?;
+        .ok_or_else(|| NotFound::new("tenant", tenant_id))?;
     let namespace = Namespace {
-        namespace_id: IdKind::Namespace.generate(),
-        tenant_id: tenant_id.to_owned(),
+        namespace_id: NamespaceId::generate(),
+        tenant_id: tenant_id.clone(),
         name: name.to_owned(),
         created_at: Timestamp::now(),
     };
-    store.put_namespace(&namespace).await?;
+    store
+        .put_namespace(&namespace)
+        .await
+        .map_err(|err| TenancyError::from_store(err, "namespace", name))?;
     Ok(namespace)
 }
 
 pub async fn create_bucket(
     store: &Store,
-    namespace_id: &str,
+    namespace_id: &NamespaceId,
     name: &str,
     max_file_size_bytes: Option<u64>,
-) -> Result<Bucket, ApiError> {
+) -> Result<Bucket, TenancyError> {
     check_name(name)?;
     store
         .namespace(namespace_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("namespace", namespace_id))?;
+        .ok_or_else(|| NotFound::new("namespace", namespace_id))?;
     let bucket = Bucket {
-        bucket_id: IdKind::Bucket.generate(),
-        namespace_id: namespace_id.to_owned(),
+        bucket_id: BucketId::generate(),
+        namespace_id: namespace_id.clone(),
         name: name.to_owned(),
         max_file_size_bytes: max_file_size_bytes.unwrap_or(Bucket::DEFAULT_MAX_FILE_SIZE_BYTES),
         created_at: Timestamp::now(),
     };
-    store.put_bucket(&bucket).await?;
+    store
+        .put_bucket(&bucket)
+        .await
+        .map_err(|err| TenancyError::from_store(err, "bucket", name))?;
     Ok(bucket)
 }
 
 /// Stores a new key for the tenant and returns it; its plaintext exists only in the result.
-pub async fn create_api_key(store: &Store, tenant_id: &str, label: Option<String>) -> Result<NewApiKey, ApiError> {
+pub async fn create_api_key(
+    store: &Store,
+    tenant_id: &TenantId,
+    label: Option<String>,
+) -> Result<NewApiKey, TenancyError> {
     store
         .tenant(tenant_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("tenant", tenant_id))?;
+        .ok_or_else(|| NotFound::new("tenant", tenant_id))?;
     let key = new_api_key(tenant_id, label);
     store.put_api_key(&key.record).await?;
     Ok(key)

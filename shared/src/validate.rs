@@ -1,7 +1,7 @@
 //! Field-by-field reading of a JSON object that collects *every* problem as a
 //! `{"loc", "msg", "type"}` entry, like FastAPI/pydantic, instead of stopping at the first.
 
-use crate::error::{ApiError, FieldError, Loc};
+use crate::errors::{FieldError, Invalid, Loc};
 use serde_json::{Map, Value};
 
 pub struct FieldReader<'a> {
@@ -13,18 +13,18 @@ pub struct FieldReader<'a> {
 impl<'a> FieldReader<'a> {
     /// Reads `body` as an object located at `prefix` (e.g. `["body"]`). A body that is not
     /// an object is reported at `prefix` itself.
-    pub fn object(body: &'a Value, prefix: Vec<Loc>) -> Result<Self, ApiError> {
+    pub fn object(body: &'a Value, prefix: Vec<Loc>) -> Result<Self, Invalid> {
         match body.as_object() {
             Some(object) => Ok(Self {
                 object,
                 prefix,
                 errors: Vec::new(),
             }),
-            None => Err(ApiError::Validation(vec![FieldError::new(
+            None => Err(Invalid::at(
                 prefix,
                 "model_attributes_type",
                 "Input should be a valid dictionary or object",
-            )])),
+            )),
         }
     }
 
@@ -148,11 +148,11 @@ impl<'a> FieldReader<'a> {
         }
     }
 
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub fn finish(self) -> Result<(), Invalid> {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation(self.errors))
+            Err(Invalid(self.errors))
         }
     }
 }
@@ -162,9 +162,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn errors(result: Result<(), ApiError>) -> Value {
+    fn errors(result: Result<(), Invalid>) -> Value {
         match result {
-            Err(err) => err.body()["detail"].clone(),
+            Err(Invalid(errors)) => serde_json::to_value(errors).unwrap(),
             Ok(()) => Value::Null,
         }
     }
@@ -218,10 +218,10 @@ mod tests {
 
     #[test]
     fn a_non_object_body_is_reported_at_the_body() {
-        let Err(err) = FieldReader::object(&json!([1]), vec!["body".into()]) else {
+        let Err(Invalid(errors)) = FieldReader::object(&json!([1]), vec!["body".into()]) else {
             panic!("accepted an array")
         };
-        assert_eq!(err.body()["detail"][0]["loc"], json!(["body"]));
+        assert_eq!(errors[0].loc, vec![Loc::from("body")]);
     }
 
     #[test]

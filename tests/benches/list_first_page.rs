@@ -19,7 +19,12 @@ const WARMUP: usize = 5;
 const SAMPLES: usize = 60;
 const IMPORT_CONCURRENCY: usize = 8;
 
-async fn filled_bucket(app: &App, namespace_id: &str, name: &str, uploads: usize) -> Bucket {
+async fn filled_bucket(
+    app: &App,
+    namespace_id: &bucket_uploads::ids::NamespaceId,
+    name: &str,
+    uploads: usize,
+) -> Bucket {
     let bucket = tenancy::create_bucket(&app.store, namespace_id, name, None)
         .await
         .expect("bucket");
@@ -32,7 +37,7 @@ async fn filled_bucket(app: &App, namespace_id: &str, name: &str, uploads: usize
             });
             let new = NewUpload::parse(Some(&body), u64::MAX).expect("valid upload");
             new.into_pending(
-                bucket_uploads::ids::IdKind::Upload.generate(),
+                bucket_uploads::ids::UploadId::generate(),
                 &bucket,
                 start.plus_seconds(i as i64),
             )
@@ -61,7 +66,7 @@ async fn measure(app: &App, bucket: &Bucket, request: &ListRequest) -> Measured 
     let mut last: Option<Listed> = None;
     for i in 0..WARMUP + SAMPLES {
         let started = Instant::now();
-        let listed = list_bucket(app, bucket, request, "/list").await.expect("list");
+        let listed = list_bucket(app, bucket, request).await.expect("list");
         if i >= WARMUP {
             timings.push(started.elapsed());
         }
@@ -73,8 +78,8 @@ async fn measure(app: &App, bucket: &Bucket, request: &ListRequest) -> Measured 
         median: timings[timings.len() / 2],
         p95: timings[timings.len() * 95 / 100],
         items_read: last.items_read,
-        results: last.response.results.len(),
-        total: last.response.pagination.total,
+        results: last.results.len(),
+        total: last.page.total,
     }
 }
 

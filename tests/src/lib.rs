@@ -42,7 +42,8 @@ pub fn http() -> reqwest::Client {
 /// A tenant with one namespace, one bucket and one API key, all freshly made.
 pub struct Tenant {
     pub app: App,
-    pub tenant_id: String,
+    pub tenant_id: bucket_uploads::ids::TenantId,
+    pub key_id: bucket_uploads::ids::KeyId,
     pub api_key: String,
     pub namespace: Namespace,
     pub bucket: Bucket,
@@ -70,6 +71,7 @@ impl Tenant {
         Self {
             app,
             tenant_id: tenant.tenant_id,
+            key_id: key.record.key_id,
             api_key: key.plaintext,
             namespace,
             bucket,
@@ -84,16 +86,22 @@ impl Tenant {
     }
 
     /// A request with this tenant's key and the given `X-Namespace`.
-    pub fn request_in(&self, namespace: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn request_in(&self, namespace: impl AsRef<str>, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.request_via(&self.base, namespace, method, path)
     }
 
     /// A request with this tenant's key and `X-Namespace` to the API at `base`.
-    pub fn request_via(&self, base: &str, namespace: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn request_via(
+        &self,
+        base: &str,
+        namespace: impl AsRef<str>,
+        method: Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.client
             .request(method, format!("{base}{path}"))
             .bearer_auth(&self.api_key)
-            .header("X-Namespace", namespace)
+            .header("X-Namespace", namespace.as_ref())
     }
 
     /// A stored PENDING upload of 3 bytes (`old.txt`) whose URL expired a minute ago.
@@ -101,7 +109,7 @@ impl Tenant {
         let body = serde_json::json!({"filename": "old.txt", "content_type": "text/plain", "file_size_bytes": 3});
         let new = bucket_uploads::uploads::NewUpload::parse(Some(&body), 10).expect("a valid upload");
         let created_at = bucket_uploads::time::Timestamp::now().plus_seconds(-3660);
-        let upload = new.into_pending(bucket_uploads::ids::IdKind::Upload.generate(), &self.bucket, created_at);
+        let upload = new.into_pending(bucket_uploads::ids::UploadId::generate(), &self.bucket, created_at);
         self.app.store.insert_upload(&upload).await.expect("insert upload");
         upload
     }
@@ -144,7 +152,8 @@ impl Tenant {
         created
     }
 
-    pub async fn confirm(&self, upload_id: &str, body: Option<Value>) -> Response {
+    pub async fn confirm(&self, upload_id: impl AsRef<str>, body: Option<Value>) -> Response {
+        let upload_id = upload_id.as_ref();
         let mut request = self.request(Method::POST, &format!("{}/{}/confirm", self.uploads_path(), upload_id));
         if let Some(body) = body {
             request = request.json(&body);
@@ -161,16 +170,22 @@ impl Tenant {
             .expect("list uploads")
     }
 
+    /// The bucket, named as the tests' paths name it (by name).
+    pub fn bucket_ref(&self) -> bucket_uploads::ids::BucketRef {
+        bucket_uploads::ids::BucketRef::Name(self.bucket.name.clone())
+    }
+
     /// The caller's scope, for calling the domain in-process.
     pub fn scope(&self) -> bucket_uploads::auth::Scope {
         bucket_uploads::auth::Scope {
             tenant_id: self.tenant_id.clone(),
-            key_id: String::new(),
+            key_id: self.key_id.clone(),
             namespace: self.namespace.clone(),
         }
     }
 
-    pub async fn get_upload(&self, upload_id: &str, query: &str) -> Response {
+    pub async fn get_upload(&self, upload_id: impl AsRef<str>, query: &str) -> Response {
+        let upload_id = upload_id.as_ref();
         self.request(Method::GET, &format!("{}/{}{}", self.uploads_path(), upload_id, query))
             .send()
             .await
@@ -291,6 +306,12 @@ pub async fn objects_of(app: &App, upload_ids: &std::collections::BTreeSet<Strin
 }
 
 impl Tenant {
+    /// The bucket's counters, as List's stats show them.
+    pub async fn counted(&self) -> bucket_uploads::query::Stats {
+        let counts = self.app.store.bucket_counts(&self.bucket.bucket_id).await;
+        bucket_uploads::query::Stats::of_counts(&counts.expect("read the bucket's counters"))
+    }
+
     /// The bucket's uploads recounted from its index, as List's stats count them.
     pub async fn recount(&self) -> bucket_uploads::query::Stats {
         let read = self
@@ -298,7 +319,7 @@ impl Tenant {
             .store
             .query_index(
                 bucket_uploads::store::schema::BY_CREATED_AT,
-                &self.bucket.bucket_id,
+                self.bucket.bucket_id.as_str(),
                 true,
                 None,
                 None,
@@ -316,22 +337,26 @@ impl Tenant {
     /// A PENDING task and its PROCESSING upload, as the confirm endpoint leaves them, without
     /// starting any worker.
     pub async fn processing(&self, upload: &bucket_uploads::model::Upload) -> bucket_uploads::model::Task {
-        use bucket_uploads::model::{CONFIRM_TASK_TYPE, Task, TaskStatus, Upload};
-        let inputs = serde_json::json!({"upload_id": upload.upload_id, "bucket_id": upload.bucket_id});
+        use bucket_uploads::model::{ConfirmInputs, Task, TaskKind};
+        let inputs = ConfirmInputs {
+            upload_id: upload.upload_id.clone(),
+            bucket_id: upload.bucket_id.clone(),
+            etag: None,
+            file_size_bytes: None,
+            auto_submit_batch: false,
+        };
         let task = Task::pending(
-            bucket_uploads::ids::IdKind::Task.generate(),
-            CONFIRM_TASK_TYPE,
-            &self.namespace.namespace_id,
-            inputs,
+            bucket_uploads::ids::TaskId::generate(),
+            self.namespace.namespace_id.clone(),
+            TaskKind::Confirm { inputs, outputs: None },
             bucket_uploads::time::Timestamp::now(),
         );
-        let processing = Upload {
-            status: TaskStatus::Processing,
-            task_id: Some(task.task_id.clone()),
-            ..upload.clone()
-        };
-        let started = self.app.store.start_processing(&processing, upload, &task).await;
-        assert!(started.expect("start processing"), "the upload was not PENDING");
+        let transition = upload.start_processing(task.task_id.clone());
+        self.app
+            .store
+            .start_processing(&transition, &task)
+            .await
+            .expect("the upload was PENDING");
         task
     }
 

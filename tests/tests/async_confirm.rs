@@ -5,7 +5,7 @@
 use api_tests::{Tenant, expect_error, expect_json, expect_validation, objects_of, put, sha256_hex};
 use bucket_uploads::confirm::worker::{self, WorkerError};
 use bucket_uploads::confirm::{ConfirmRequest, verify};
-use bucket_uploads::model::{CONFIRM_TASK_TYPE, TaskStatus, Upload};
+use bucket_uploads::model::{CONFIRM_TASK_TYPE, Task, TaskStatus, Upload, UploadStatus};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -229,22 +229,20 @@ async fn worker_runs_interrupted_or_repeated_converge_on_one_object() {
         let task_id = task.task_id.clone();
         tokio::spawn(async move { worker::run(&app, &task_id).await })
     });
+    let outputs_of = |task: &Task| serde_json::to_value(task.view()).unwrap()["outputs"].clone();
     let mut outputs = Vec::new();
     for run in runs {
         let finished = run.await.unwrap().unwrap();
         assert_eq!(finished.status, TaskStatus::Completed);
-        outputs.push(finished.outputs);
+        outputs.push(outputs_of(&finished));
     }
     assert!(outputs.iter().all(|o| o == &outputs[0]));
-    let objects = objects_of(&tenant.app, &[upload.upload_id.clone()].into()).await;
+    let objects = objects_of(&tenant.app, &[upload.upload_id.to_string()].into()).await;
     assert_eq!(objects.len(), 1);
-    assert_eq!(
-        Some(json!(objects[0])),
-        outputs[0].as_ref().map(|o| o["object_id"].clone())
-    );
+    assert_eq!(json!(objects[0]), outputs[0][0]["object_id"]);
     // A run after the end changes nothing.
     assert_eq!(
-        worker::run(&tenant.app, &task.task_id).await.unwrap().outputs,
+        outputs_of(&worker::run(&tenant.app, &task.task_id).await.unwrap()),
         outputs[0]
     );
     assert_eq!(
@@ -283,5 +281,32 @@ async fn an_unreachable_dependency_is_a_retryable_error_and_the_retry_completes(
     let done = worker::run(&tenant.app, &task.task_id).await.unwrap();
     assert_eq!(done.status, TaskStatus::Completed);
     let upload = tenant.app.store.upload(&upload.upload_id).await.unwrap().unwrap();
-    assert_eq!(upload.status, TaskStatus::Completed);
+    assert_eq!(upload.status, UploadStatus::Completed);
+}
+
+/// The worker, invoked as the state machine invokes it, with payloads that make no sense:
+/// each run fails at once as final (the state machine does not retry it), saying why.
+#[tokio::test]
+async fn a_malformed_worker_event_fails_at_once_as_final() {
+    let url = format!(
+        "{}/2015-03-31/functions/confirm-worker/invocations",
+        api_tests::api_url()
+    );
+    let unknown_task = bucket_uploads::ids::TaskId::generate();
+    for (payload, says) in [
+        (json!({"action": "confirm"}), "malformed worker event"),
+        (
+            json!({"action": "explode", "task_id": unknown_task}),
+            "malformed worker event",
+        ),
+        (json!(["confirm"]), "malformed worker event"),
+        (json!({"action": "confirm", "task_id": unknown_task}), "unknown task"),
+    ] {
+        let response = api_tests::http().post(&url).json(&payload).send().await.unwrap();
+        assert!(!response.status().is_success(), "{payload} succeeded");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errorType"], "FinalError", "{payload}: {body}");
+        let message = body["errorMessage"].as_str().unwrap();
+        assert!(message.contains(says), "{payload}: {message}");
+    }
 }

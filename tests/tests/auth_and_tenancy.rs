@@ -36,7 +36,7 @@ async fn missing_malformed_unknown_or_wrong_keys_are_401() {
         tenant.api_key.clone(),
     ];
     // By name or by id (read alongside the key), the namespace is never judged first.
-    let namespaces = [&tenant.namespace.name, &tenant.namespace.namespace_id];
+    let namespaces = [tenant.namespace.name.as_str(), tenant.namespace.namespace_id.as_str()];
     for (authorization, namespace) in attempts.iter().flat_map(|a| namespaces.map(|n| (a, n))) {
         let response = client
             .get(format!("{path}/upl_01hzx3q5n1v8w6t2k9r4m7p0ab"))
@@ -75,7 +75,7 @@ async fn another_tenants_resources_are_404() {
     // Alice's namespace, by id and by name (both tenants call theirs "media": names are per tenant).
     let by_ns_id = mallory
         .request_in(
-            &alice.namespace.namespace_id,
+            alice.namespace.namespace_id.as_str(),
             Method::GET,
             &format!("{}/{upload_id}", mallory.uploads_path()),
         )

@@ -77,7 +77,9 @@ async fn duplicates_and_uploads_without_objects_get_no_batch() {
     let duplicate = confirm(&tenant, second_id, "", json!({"auto_submit_batch": true})).await;
     assert_eq!(duplicate["batch_id"], Value::Null);
     assert_eq!(duplicate["task_id"], Value::Null);
-    let would_be = bucket_uploads::ids::auto_batch_ids(second_id).unwrap().0;
+    let would_be = bucket_uploads::ids::auto_batch_ids(&bucket_uploads::ids::UploadId::parse(second_id).unwrap())
+        .0
+        .to_string();
     expect_error(get_batch(&tenant, &would_be).await, 404, "NotFoundError").await;
 
     let no_object = tenant

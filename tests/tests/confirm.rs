@@ -12,7 +12,7 @@ fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(md5::Md5::digest(bytes))
 }
 
-async fn upload_of(tenant: &Tenant, upload_id: &str) -> Value {
+async fn upload_of(tenant: &Tenant, upload_id: impl AsRef<str>) -> Value {
     expect_json(tenant.get_upload(upload_id, "").await, 200).await
 }
 
@@ -63,11 +63,11 @@ async fn confirm_records_the_verified_bytes_and_creates_the_object() {
     let object = tenant
         .app
         .store
-        .object(object_id)
+        .object(&serde_json::from_value(confirmed["object_id"].clone()).unwrap())
         .await
         .unwrap()
         .expect("the object can be read by id");
-    assert_eq!(object.upload_id, upload_id);
+    assert_eq!(object.upload_id.as_str(), upload_id);
     assert_eq!(object.bucket_id, tenant.bucket.bucket_id);
     assert_eq!(object.content_hash, sha256_hex(&bytes));
     let staging_key = created["s3_key"].as_str().unwrap();
@@ -78,7 +78,7 @@ async fn confirm_records_the_verified_bytes_and_creates_the_object() {
         "s3_key names the final key once completed"
     );
     assert_eq!(object.blob_property, "thumbnail");
-    assert_eq!(object.blob_type, "BINARY");
+    assert_eq!(object.blob_type, bucket_uploads::model::BlobType::Binary);
     assert_eq!(object.metadata["camera"], "x100");
 }
 
@@ -235,8 +235,8 @@ async fn race_confirms(tenant: &Tenant, upload_ids: &[String], tasks_each: usize
     let mut handles = Vec::new();
     for upload_id in upload_ids {
         for _ in 0..tasks_each {
-            let (app, scope, bucket) = (tenant.app.clone(), tenant.scope(), tenant.bucket.name.clone());
-            let upload_id = upload_id.clone();
+            let (app, scope, bucket) = (tenant.app.clone(), tenant.scope(), tenant.bucket_ref());
+            let upload_id = bucket_uploads::ids::UploadId::parse(upload_id).unwrap();
             handles.push(tokio::spawn(async move {
                 let confirmed = bucket_uploads::confirm::confirm_upload(&app, &scope, &bucket, &upload_id, None, false)
                     .await

@@ -3,11 +3,13 @@
 //! confirms, failures and deletes.
 
 use api_tests::{Tenant, expect_json, put};
-use bucket_uploads::confirm::{ConfirmRequest, confirm_loaded};
+use bucket_uploads::confirm::{ConfirmRequest, Origin, confirm};
 use bucket_uploads::time::Timestamp;
 use bucket_uploads::uploads::{NewUpload, create_upload};
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+const CLIENT: Origin<'static> = Origin::Client { run_async: false };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn counters_equal_a_recount_after_concurrent_changes() {
@@ -33,7 +35,7 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
                 let created = tenant.create_upload(body).await;
                 serde_json::from_value::<bucket_uploads::model::Upload>(created).unwrap()
             } else {
-                create_upload(&tenant.app, &tenant.scope(), &tenant.bucket.name, Some(&body)).await.unwrap()
+                create_upload(&tenant.app, &tenant.scope(), &tenant.bucket_ref(), Some(&body)).await.unwrap()
             };
             let url = upload.presigned_url.clone().unwrap();
             assert_eq!(put(&url, &[("content-type", "application/octet-stream")], content).await, 200);
@@ -56,7 +58,7 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
                     expect_json(tenant.confirm(&upload.upload_id, None).await, 200).await;
                 } else {
                     let request = ConfirmRequest::default();
-                    confirm_loaded(&tenant.app, &tenant.bucket, upload, &request, false)
+                    confirm(&tenant.app, &tenant.bucket, upload, &request, CLIENT)
                         .await
                         .unwrap();
                 }
@@ -71,18 +73,18 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
                 json!({"filename": format!("old{i}.txt"), "content_type": "text/plain", "file_size_bytes": 100 + i});
             let new = NewUpload::parse(Some(&body), 1000).unwrap();
             let old = new.into_pending(
-                bucket_uploads::ids::IdKind::Upload.generate(),
+                bucket_uploads::ids::UploadId::generate(),
                 &tenant.bucket,
                 Timestamp::now().plus_seconds(-4000),
             );
             tenant.app.store.insert_upload(&old).await.unwrap();
             let request = ConfirmRequest::default();
             assert!(
-                confirm_loaded(&tenant.app, &tenant.bucket, old.clone(), &request, false)
+                confirm(&tenant.app, &tenant.bucket, old.clone(), &request, CLIENT)
                     .await
                     .is_err()
             );
-            old.upload_id
+            old.upload_id.to_string()
         }));
     }
     // Delete 4 of the 10 left pending at the same time, in-process and over HTTP.
@@ -95,27 +97,28 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
                 let response = tenant.request(reqwest::Method::DELETE, &path).send().await.unwrap();
                 assert_eq!(response.status(), 204);
             } else {
-                let (scope, bucket) = (tenant.scope(), tenant.bucket.name.clone());
+                let (scope, bucket) = (tenant.scope(), tenant.bucket_ref());
                 bucket_uploads::uploads::delete_upload(&tenant.app, &scope, &bucket, &upload_id, true)
                     .await
                     .unwrap();
             }
-            upload_id
+            upload_id.to_string()
         }));
     }
     // Confirm tasks answer nothing, delete tasks the deleted id, failing tasks the failed one.
     let mut failed = Vec::new();
     for task in tasks {
         let id = task.await.unwrap();
-        if !id.is_empty() && uploads.iter().all(|u| u.upload_id != id) {
+        if !id.is_empty() && uploads.iter().all(|u| u.upload_id.as_str() != id) {
             failed.push(id);
         }
     }
     assert_eq!(failed.len(), 6);
     // And 2 of the failed ones.
     for upload_id in failed.iter().take(2) {
-        let (scope, bucket) = (tenant.scope(), tenant.bucket.name.clone());
-        bucket_uploads::uploads::delete_upload(&tenant.app, &scope, &bucket, upload_id, true)
+        let (scope, bucket) = (tenant.scope(), tenant.bucket_ref());
+        let upload_id = bucket_uploads::ids::UploadId::parse(upload_id).unwrap();
+        bucket_uploads::uploads::delete_upload(&tenant.app, &scope, &bucket, &upload_id, true)
             .await
             .unwrap();
     }
@@ -126,10 +129,7 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
         serde_json::to_value(&recounted.uploads_by_status).unwrap(),
         json!({"PENDING": 6, "COMPLETED": 30, "FAILED": 4})
     );
-    assert_eq!(
-        tenant.app.store.bucket_stats(&tenant.bucket.bucket_id).await.unwrap(),
-        recounted
-    );
+    assert_eq!(tenant.counted().await, recounted);
 
     // And the API's plain listing reports exactly that.
     let listed = expect_json(tenant.list("", json!({})).await, 200).await;

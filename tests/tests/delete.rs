@@ -4,22 +4,22 @@
 
 use api_tests::{Tenant, expect_error, expect_json, objects_of, sha256_hex, stored_sha256};
 use bucket_uploads::ApiError;
-use bucket_uploads::model::TaskStatus;
+use bucket_uploads::ids::UploadId;
+use bucket_uploads::model::UploadStatus;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-async fn delete(tenant: &Tenant, upload_id: &str, query: &str) -> Response {
-    let path = format!("{}/{upload_id}{query}", tenant.uploads_path());
+async fn delete(tenant: &Tenant, upload_id: impl AsRef<str>, query: &str) -> Response {
+    let path = format!("{}/{}{query}", tenant.uploads_path(), upload_id.as_ref());
     tenant.request(Method::DELETE, &path).send().await.unwrap()
 }
 
-fn id_of(created: &Value) -> String {
-    created["upload_id"].as_str().unwrap().to_owned()
+fn id_of(created: &Value) -> UploadId {
+    serde_json::from_value(created["upload_id"].clone()).unwrap()
 }
 
 async fn assert_counters_exact(tenant: &Tenant) {
-    let counted = tenant.app.store.bucket_stats(&tenant.bucket.bucket_id).await.unwrap();
-    assert_eq!(counted, tenant.recount().await);
+    assert_eq!(tenant.counted().await, tenant.recount().await);
 }
 
 #[tokio::test]
@@ -112,8 +112,11 @@ async fn another_tenants_upload_is_not_found() {
 }
 
 /// The HTTP status a domain call answers with, `ok` on success.
-fn status_of<T>(result: &Result<T, ApiError>, ok: u16) -> u16 {
-    result.as_ref().map_or_else(ApiError::status, |_| ok)
+fn status_of<T, E>(result: Result<T, E>, ok: u16) -> u16
+where
+    ApiError: From<E>,
+{
+    result.map_or_else(|err| ApiError::from(err).status(), |_| ok)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -128,19 +131,19 @@ async fn a_delete_racing_a_confirmation_has_exactly_one_winner() {
         // Both production entry points at once: in-process on even trials (truly parallel),
         // over HTTP on odd ones (two functions, two processes under cargo lambda watch).
         let (confirmed, deleted) = if trial % 2 == 0 {
-            let (app, scope, bucket) = (tenant.app.clone(), tenant.scope(), tenant.bucket.name.clone());
+            let (app, scope, bucket) = (tenant.app.clone(), tenant.scope(), tenant.bucket_ref());
             let confirm = {
                 let (app, scope, bucket, id) = (app.clone(), scope.clone(), bucket.clone(), upload_id.clone());
                 tokio::spawn(async move {
                     let result = bucket_uploads::confirm::confirm_upload(&app, &scope, &bucket, &id, None, false).await;
-                    status_of(&result, 200)
+                    status_of(result, 200)
                 })
             };
             let delete = {
                 let id = upload_id.clone();
                 tokio::spawn(async move {
                     let result = bucket_uploads::uploads::delete_upload(&app, &scope, &bucket, &id, true).await;
-                    status_of(&result, 204)
+                    status_of(result, 204)
                 })
             };
             (confirm.await.unwrap(), delete.await.unwrap())
@@ -151,12 +154,12 @@ async fn a_delete_racing_a_confirmation_has_exactly_one_winner() {
         let record = tenant.app.store.upload(&upload_id).await.unwrap();
         let staging_key = created["s3_key"].as_str().unwrap();
         let final_key = staging_key.strip_prefix("incoming/").unwrap();
-        let objects = objects_of(&tenant.app, &[upload_id.clone()].into()).await;
+        let objects = objects_of(&tenant.app, &[upload_id.to_string()].into()).await;
         match (confirmed, deleted) {
             (200, 409) => {
                 outcomes.0 += 1;
                 let record = record.expect("the confirmed upload stays");
-                assert_eq!(record.status, TaskStatus::Completed);
+                assert_eq!(record.status, UploadStatus::Completed);
                 assert_eq!(stored_sha256(&tenant.app, final_key).await, Some(sha256_hex(&bytes)));
                 assert_eq!(objects.len(), 1);
             }

@@ -6,7 +6,7 @@
 
 use api_tests::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use bucket_uploads::model::TaskStatus;
+use bucket_uploads::model::UploadStatus;
 use bucket_uploads::store::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use bucket_uploads::store::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY};
 use bucket_uploads::time::Timestamp;
@@ -69,7 +69,7 @@ async fn an_upload_failed_by_expiry_is_kept_for_the_retention_period_from_its_fa
     expect_error(tenant.confirm(&upload.upload_id, None).await, 400, "BadRequestError").await;
     let after = Timestamp::now().epoch_seconds();
 
-    let item = raw_upload(&tenant, &upload.upload_id).await;
+    let item = raw_upload(&tenant, upload.upload_id.as_str()).await;
     assert_eq!(item.get("status"), Some(&AttributeValue::S("FAILED".into())));
     let ttl = ttl_of(&item).expect("a failed upload's record expires");
     assert!(
@@ -149,8 +149,12 @@ async fn deliver(records: &[Value]) -> Vec<String> {
 
 /// `(PENDING uploads, their bytes)` in the bucket's counters.
 async fn pending_counted(tenant: &Tenant) -> (u64, u64) {
-    let stats = tenant.app.store.bucket_stats(&tenant.bucket.bucket_id).await.unwrap();
-    let count = stats.uploads_by_status.get(&TaskStatus::Pending).copied().unwrap_or(0);
+    let stats = tenant.counted().await;
+    let count = stats
+        .uploads_by_status
+        .get(&UploadStatus::Pending)
+        .copied()
+        .unwrap_or(0);
     (count, stats.total_size_bytes)
 }
 
@@ -233,10 +237,11 @@ async fn an_upload_whose_record_expired_while_being_confirmed_is_reported_missin
     let tenant = Tenant::new().await;
     let upload = tenant.expired_upload().await;
     // Loaded by a confirmation, then removed by TTL before it fails the upload.
-    remove(&tenant, &upload.upload_id, 1, true).await;
+    remove(&tenant, upload.upload_id.as_str(), 1, true).await;
     let request = bucket_uploads::confirm::ConfirmRequest::parse(None).unwrap();
-    let err = bucket_uploads::confirm::confirm_loaded(&tenant.app, &tenant.bucket, upload, &request, false)
+    let origin = bucket_uploads::confirm::Origin::Client { run_async: false };
+    let err = bucket_uploads::confirm::confirm(&tenant.app, &tenant.bucket, upload, &request, origin)
         .await
         .unwrap_err();
-    assert_eq!(err.status(), 404, "{err:?}");
+    assert_eq!(bucket_uploads::ApiError::from(err.clone()).status(), 404, "{err:?}");
 }

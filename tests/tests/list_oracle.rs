@@ -3,9 +3,11 @@
 //! what a plain in-memory evaluation of the same request over the same records returns.
 
 use api_tests::{Tenant, put};
-use bucket_uploads::confirm::{ConfirmRequest, confirm_loaded};
+use bucket_uploads::confirm::{ConfirmRequest, Origin, confirm};
+use bucket_uploads::http::Pagination;
+use bucket_uploads::ids::UploadId;
 use bucket_uploads::listing::{AccessPath, list_bucket};
-use bucket_uploads::query::{ListRequest, PageParams, Pagination, evaluate};
+use bucket_uploads::query::{ListRequest, PageInfo, PageParams, evaluate};
 use bucket_uploads::time::Timestamp;
 use bucket_uploads::uploads::{NewUpload, create_upload};
 use rand::rngs::StdRng;
@@ -13,6 +15,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+const CLIENT: Origin<'static> = Origin::Client { run_async: false };
 const UPLOADS: usize = 220;
 const EXPIRED: usize = 12;
 const REQUESTS: usize = 200;
@@ -107,7 +110,7 @@ fn filename(rng: &mut StdRng, i: usize) -> (String, &'static str) {
 
 /// Creates the data set: pending uploads, completed ones (originals and duplicates, with and
 /// without objects), and expired ones that confirmation failed.
-async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<String> {
+async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<UploadId> {
     let app = &tenant.app;
     let scope = tenant.scope();
     let mut ids = Vec::new();
@@ -129,7 +132,7 @@ async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<String> {
         if rng.random_bool(0.3) {
             body["object_metadata"] = json!({"source": pick(rng, &["camera", "phone"])});
         }
-        let upload = create_upload(app, &scope, &tenant.bucket.name, Some(&body))
+        let upload = create_upload(app, &scope, &tenant.bucket_ref(), Some(&body))
             .await
             .unwrap();
         if let Some(content) = content {
@@ -142,7 +145,7 @@ async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<String> {
         ids.push(upload.upload_id);
     }
     for upload in to_confirm {
-        confirm_loaded(app, &tenant.bucket, upload, &ConfirmRequest::default(), false)
+        confirm(app, &tenant.bucket, upload, &ConfirmRequest::default(), CLIENT)
             .await
             .unwrap();
     }
@@ -150,13 +153,9 @@ async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<String> {
         let body = json!({"filename": format!("old_video_{i}.mp4"), "content_type": "video/mp4", "file_size_bytes": 5, "metadata": metadata(rng, i)});
         let created_at = Timestamp::now().plus_seconds(-7200 - i as i64);
         let new = NewUpload::parse(Some(&body), 10).unwrap();
-        let upload = new.into_pending(
-            bucket_uploads::ids::IdKind::Upload.generate(),
-            &tenant.bucket,
-            created_at,
-        );
+        let upload = new.into_pending(UploadId::generate(), &tenant.bucket, created_at);
         app.store.insert_upload(&upload).await.unwrap();
-        let confirmed = confirm_loaded(app, &tenant.bucket, upload.clone(), &ConfirmRequest::default(), false).await;
+        let confirmed = confirm(app, &tenant.bucket, upload.clone(), &ConfirmRequest::default(), CLIENT).await;
         assert!(confirmed.is_err(), "expired uploads fail");
         ids.push(upload.upload_id);
     }
@@ -298,14 +297,11 @@ async fn the_dynamodb_listing_equals_an_in_memory_evaluation() {
     for _ in 0..REQUESTS {
         let body = random_request(&mut rng, &middle);
         let request =
-            ListRequest::parse(Some(&body), PageParams::default()).unwrap_or_else(|e| panic!("{body}: {:?}", e.body()));
-        let listed = list_bucket(&tenant.app, &tenant.bucket, &request, "/list")
-            .await
-            .unwrap();
+            ListRequest::parse(Some(&body), PageParams::default()).unwrap_or_else(|e| panic!("{body}: {e:?}"));
+        let listed = list_bucket(&tenant.app, &tenant.bucket, &request).await.unwrap();
         let (page, total, stats) = evaluate(&request, records.clone());
 
         let got: Vec<Value> = listed
-            .response
             .results
             .iter()
             .map(|u| serde_json::to_value(u).unwrap())
@@ -317,10 +313,17 @@ async fn the_dynamodb_listing_equals_an_in_memory_evaluation() {
         };
         assert_eq!(ids_of(&got), ids_of(&page), "results differ for {body}");
         assert_eq!(got, page, "records differ for {body}");
-        assert_eq!(listed.response.stats, stats, "stats differ for {body}");
+        assert_eq!(listed.stats, stats, "stats differ for {body}");
         assert_eq!(
-            listed.response.pagination,
-            Pagination::new(total, request.limit, request.offset, "/list"),
+            Pagination::new(listed.page, "/list"),
+            Pagination::new(
+                PageInfo {
+                    total,
+                    limit: request.limit,
+                    offset: request.offset
+                },
+                "/list"
+            ),
             "{body}"
         );
         let name = match listed.access_path {
@@ -366,10 +369,8 @@ async fn the_dynamodb_listing_equals_an_in_memory_evaluation() {
         ),
     ] {
         let request = ListRequest::parse(Some(&body), PageParams::default()).unwrap();
-        let listed = list_bucket(&tenant.app, &tenant.bucket, &request, "/list")
-            .await
-            .unwrap();
-        assert_eq!(listed.response.pagination.total, expected as u64, "{body}");
+        let listed = list_bucket(&tenant.app, &tenant.bucket, &request).await.unwrap();
+        assert_eq!(listed.page.total, expected as u64, "{body}");
     }
     let folded = records.iter().filter(|r| campaign_is(r, "summer_2024", true)).count();
     let exact = records.iter().filter(|r| campaign_is(r, "summer_2024", false)).count();

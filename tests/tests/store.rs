@@ -14,8 +14,9 @@ async fn concurrent_creates_of_one_name_yield_one_namespace() {
     let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for loser in results.iter().filter_map(|r| r.as_ref().err()) {
-        assert_eq!(loser.status(), 400);
-        assert_eq!(loser.body()["error"]["code"], "namespace_name_taken");
+        let answered = bucket_uploads::ApiError::from(loser.clone());
+        assert_eq!(answered.status(), 400);
+        assert_eq!(answered.body()["error"]["code"], "namespace_name_taken");
     }
     let found = app
         .store
@@ -44,7 +45,10 @@ async fn bucket_names_are_unique_per_namespace() {
     let again = tenancy::create_bucket(&app.store, &ns.namespace_id, "b", None)
         .await
         .unwrap_err();
-    assert_eq!(again.body()["error"]["code"], "bucket_name_taken");
+    assert_eq!(
+        bucket_uploads::ApiError::from(again).body()["error"]["code"],
+        "bucket_name_taken"
+    );
     assert_eq!(
         app.store.bucket_by_name(&ns.namespace_id, "b").await.unwrap(),
         Some(first.clone())
@@ -71,7 +75,7 @@ async fn api_keys_are_stored_hashed() {
         .table_name(app.store.table())
         .key(
             "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(key.record.key_id.clone()),
+            aws_sdk_dynamodb::types::AttributeValue::S(key.record.key_id.to_string()),
         )
         .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("api_key".into()))
         .send()

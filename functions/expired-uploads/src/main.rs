@@ -3,6 +3,8 @@
 //! order and the first that fails is reported (`ReportBatchItemFailures`): Lambda retries
 //! the batch from it, so nothing after it is skipped and nothing before it is redone.
 
+mod stream;
+
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use bucket_uploads::{App, expiry};
@@ -12,13 +14,19 @@ use tracing::Instrument;
 async fn handle(app: &App, event: Event) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for record in &event.records {
-        let handled = match expiry::expired_upload(record) {
+        let handled = match stream::expired_upload(record) {
             None => Ok(()),
             Some(Ok(upload)) => {
                 let span = tracing::info_span!("expired upload", upload_id = %upload.upload_id);
-                expiry::forget(app, &upload).instrument(span).await
+                expiry::forget(app, &upload)
+                    .instrument(span)
+                    .await
+                    .map_err(|err| err.to_string())
             }
-            Some(Err(err)) => Err(err),
+            Some(Err(err)) => {
+                tracing::error!(error = %err, event_id = %record.event_id, "unreadable stream record");
+                Err(err)
+            }
         };
         if handled.is_err() {
             let mut failure = DynamoDbBatchItemFailure::default();

@@ -19,7 +19,7 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
     };
     let body = http::json_body(&request)?;
     let listed = listing::list_uploads(&app, &scope, &bucket, body.as_ref(), page).await?;
-    http::json_response(200, &listed)
+    http::json_response(200, &http::ListResponse::new(listed, &bucket))
 }
 
 #[tokio::main]

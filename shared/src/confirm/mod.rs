@@ -1,56 +1,64 @@
 //! Confirm Upload: verify the stored bytes, record them, deduplicate — exactly once.
 //!
-//! [`confirm_upload`] (the HTTP path) and the asynchronous worker ([`worker`]) share
-//! verification ([`verify`]: check the staged bytes, copy them to the final key, where S3
-//! computes their SHA-256) and recording (`record`: one transaction). They differ only in
-//! the status they complete from (PENDING or PROCESSING) and in the task they complete along.
+//! [`confirm`] is the one orchestrator: the HTTP endpoint, the asynchronous worker
+//! ([`worker`]) and the tests all call it. It asks [`next_step`] what to do with the upload
+//! (a pure decision), then verifies ([`verify`]: check the staged bytes, copy them to the
+//! final key, where S3 computes their SHA-256) and records ([`Upload::complete`] decides
+//! what, the store writes it in one transaction), or hands the upload to the worker, or
+//! fails it. Errors are [`ConfirmError`]s.
 
-mod plan;
+mod decision;
+mod error;
 mod request;
 mod verify;
 pub mod worker;
 
-pub use plan::{Completion, plan};
+pub use decision::{Origin, Step, next_step};
+pub use error::{ConfirmError, Mismatch};
 pub use request::ConfirmRequest;
-pub use verify::{Located, Rejection, Verified, etags_match, locate, verify};
+pub use verify::{Located, Rejection, etags_match, locate, verify};
 
 use crate::app::App;
 use crate::auth::Scope;
-use crate::error::ApiError;
-use crate::ids::{IdKind, auto_batch_ids};
-use crate::model::{Bucket, CONFIRM_TASK_TYPE, Task, TaskStatus, Upload};
-use crate::store::Conflict;
+use crate::errors::Failure;
+use crate::errors::NotFound;
+use crate::ids::NamespaceId;
+use crate::ids::{BatchId, BucketRef, ObjectId, TaskId, UploadId, auto_batch_ids};
+use crate::model::{Bucket, ConfirmInputs, Task, TaskKind, TaskStatus, Upload, UploadStatus, Verified};
+use crate::store::{Conflict, StoreError};
 use crate::time::Timestamp;
-use crate::uploads::load_upload;
+use crate::uploads::{ReadError, load_upload};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// How often a completion is retried when another upload of the same bytes wins the race
 /// to become the original (each retry then completes as its duplicate).
 const MAX_ATTEMPTS: usize = 4;
 
+/// Objects this large are confirmed asynchronously whatever the request says.
+pub const ASYNC_THRESHOLD_BYTES: u64 = 100 * 1024 * 1024;
+
 /// The contract's `ConfirmUploadResponse`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfirmResponse {
-    pub upload_id: String,
-    pub status: TaskStatus,
+    pub upload_id: UploadId,
+    pub status: UploadStatus,
     pub etag: Option<String>,
     pub file_size_bytes: Option<u64>,
     pub file_hash: Option<String>,
     pub verified_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
-    pub object_id: Option<String>,
-    pub task_id: Option<String>,
-    pub batch_id: Option<String>,
+    pub object_id: Option<ObjectId>,
+    pub task_id: Option<TaskId>,
+    pub batch_id: Option<BatchId>,
     pub message: Option<String>,
 }
 
 impl From<Upload> for ConfirmResponse {
     /// Built from the stored record alone, so every confirmation of one upload answers alike.
     fn from(upload: Upload) -> Self {
-        let batch_id = auto_batch_ids(&upload.upload_id)
-            .filter(|(_, batch_task)| upload.task_id.as_ref() == Some(batch_task))
-            .map(|(batch_id, _)| batch_id);
+        let (batch_id, batch_task) = auto_batch_ids(&upload.upload_id);
+        let batch_id = (upload.task_id.as_ref() == Some(&batch_task)).then_some(batch_id);
         Self {
             upload_id: upload.upload_id,
             status: upload.status,
@@ -67,48 +75,67 @@ impl From<Upload> for ConfirmResponse {
     }
 }
 
-/// Objects this large are confirmed asynchronously whatever the request says.
-pub const ASYNC_THRESHOLD_BYTES: u64 = 100 * 1024 * 1024;
+impl From<ReadError> for ConfirmError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotFound(not_found) => not_found.into(),
+            ReadError::Failure(failure) => failure.into(),
+        }
+    }
+}
 
-/// `POST …/uploads/{upload_id}/confirm`.
+/// `POST …/uploads/{upload_id}/confirm`: reads the caller's upload and confirms it.
 pub async fn confirm_upload(
     app: &App,
     scope: &Scope,
-    bucket_identifier: &str,
-    upload_id: &str,
+    bucket: &BucketRef,
+    upload_id: &UploadId,
     body: Option<&Value>,
     run_async: bool,
-) -> Result<ConfirmResponse, ApiError> {
+) -> Result<ConfirmResponse, ConfirmError> {
     let request = ConfirmRequest::parse(body)?;
-    let (bucket, upload) = load_upload(app, scope, bucket_identifier, upload_id).await?;
-    confirm_loaded(app, &bucket, upload, &request, run_async).await
+    let (bucket, upload) = load_upload(app, scope, bucket, upload_id).await?;
+    confirm(app, &bucket, upload, &request, Origin::Client { run_async })
+        .await
+        .map(ConfirmResponse::from)
 }
 
-/// Confirms an upload already read from `bucket`: answers from its record when it is
-/// settled or being confirmed, fails it when its URL expired, and otherwise verifies and
-/// records it now or, for `run_async` or large objects, hands it to the worker.
-pub async fn confirm_loaded(
+/// Confirms `upload` of `bucket` as it was read, and returns its record as it then stands:
+/// COMPLETED, or PROCESSING when it went to the worker. The one entry point of every
+/// confirmation.
+pub async fn confirm(
     app: &App,
     bucket: &Bucket,
     upload: Upload,
     request: &ConfirmRequest,
-    run_async: bool,
-) -> Result<ConfirmResponse, ApiError> {
-    match upload.status {
-        TaskStatus::Pending => {}
-        TaskStatus::Processing => return resume(app, upload).await,
-        TaskStatus::Completed => return Ok(upload.into()),
-        _ => return Err(refused(&upload)),
+    origin: Origin<'_>,
+) -> Result<Upload, ConfirmError> {
+    match next_step(&upload, Timestamp::now(), origin) {
+        Step::Settled => Ok(upload),
+        Step::Refuse => Err(refusal(&upload)),
+        Step::Resume => resume(app, upload).await,
+        Step::Expire => expire(app, upload).await,
+        Step::Verify => verify_and_record(app, bucket, upload, request, origin).await,
     }
-    if Timestamp::now() > upload.expires_at {
-        return expire(app, upload).await.map(ConfirmResponse::from);
-    }
+}
+
+async fn verify_and_record(
+    app: &App,
+    bucket: &Bucket,
+    upload: Upload,
+    request: &ConfirmRequest,
+    origin: Origin<'_>,
+) -> Result<Upload, ConfirmError> {
     let located = locate(&app.objects, &upload)
         .await?
         .ok_or_else(|| verify::not_uploaded(&upload))?;
-    if run_async || located.info().size >= ASYNC_THRESHOLD_BYTES {
-        return start_async(app, upload, request, &bucket.namespace_id).await;
-    }
+    let task = match origin {
+        Origin::Client { run_async } if run_async || located.info().size >= ASYNC_THRESHOLD_BYTES => {
+            return start_async(app, upload, request, bucket).await;
+        }
+        Origin::Client { .. } => None,
+        Origin::Worker(task) => Some(task),
+    };
     let verified = match verify(
         &app.objects,
         &upload,
@@ -120,72 +147,48 @@ pub async fn confirm_loaded(
     {
         Ok(verified) => verified,
         Err(Rejection::Keep(err)) => return Err(err),
-        Err(Rejection::Fail(err)) => return fail_unusable(app, &upload, err).await.map(ConfirmResponse::from),
+        // The worker's failures go through the state machine's Catch, which fails the task too.
+        Err(Rejection::Fail(err)) if task.is_some() => return Err(err),
+        Err(Rejection::Fail(err)) => return fail_unusable(app, &upload, err).await,
     };
-    let auto_batch = request.auto_submit_batch.then_some(bucket.namespace_id.as_str());
-    record(app, &upload, &verified, None, auto_batch)
-        .await
-        .map(ConfirmResponse::from)
+    let auto_batch = request.auto_submit_batch.then_some(&bucket.namespace_id);
+    record(app, &upload, &verified, task, auto_batch).await
 }
 
 /// Records verified bytes: the completion transaction, retried as a duplicate when another
-/// upload of the same bytes became the original first. `from` is the upload as it was
-/// read (PENDING, or PROCESSING for the worker). With a task, the task completes in the
-/// same transaction, its outputs describing the result; with `auto_batch_namespace`, the
-/// submitted batch is created in it too. The staged copy goes once the upload completed.
+/// upload of the same bytes became the original first. With the worker's task, the task
+/// completes in the same transaction. The staged copy goes once the upload completed.
 async fn record(
     app: &App,
-    from: &Upload,
+    upload: &Upload,
     verified: &Verified,
     task: Option<&Task>,
-    auto_batch_namespace: Option<&str>,
-) -> Result<Upload, ApiError> {
+    auto_batch_namespace: Option<&NamespaceId>,
+) -> Result<Upload, ConfirmError> {
     for _ in 0..MAX_ATTEMPTS {
-        let marker = app.store.hash_marker(&from.bucket_id, &verified.file_hash).await?;
+        let marker = app.store.hash_marker(&upload.bucket_id, &verified.file_hash).await?;
         let now = Timestamp::now();
-        let completion = plan(
-            from,
+        let mut completion = upload.complete(
             verified,
             marker.as_ref(),
-            IdKind::Object.generate(),
+            ObjectId::generate(),
             now,
             auto_batch_namespace,
         );
-        let task_done = task.map(|t| Task {
-            status: TaskStatus::Completed,
-            outputs: Some(outputs_of(&completion)),
-            updated_at: now,
-            ..t.clone()
-        });
-        match app.store.complete_upload(&completion, from, task_done.as_ref()).await? {
+        if let Some(task) = task {
+            completion = completion.completing(task, now);
+        }
+        match app.store.complete_upload(&completion).await {
             Ok(()) => {
-                remove_quietly(app, &[&from.staging_key()]).await;
-                return Ok(completion.upload);
+                remove_quietly(app, &[&upload.staging_key()]).await;
+                return Ok(completion.transition.after);
             }
-            Err(Conflict::MarkerTaken) => continue,
-            Err(Conflict::UploadChanged) => return settled(app, from).await,
+            Err(StoreError::Conflict(Conflict::MarkerTaken)) => continue,
+            Err(StoreError::Conflict(_)) => return settled(app, upload).await,
+            Err(StoreError::Failure(failure)) => return Err(failure.into()),
         }
     }
-    Err(ApiError::Unavailable)
-}
-
-/// What a completed confirmation task reports.
-fn outputs_of(completion: &Completion) -> Value {
-    let upload = &completion.upload;
-    let batch = completion.batch.as_ref();
-    json!({
-        "batch_id": batch.map(|(b, _)| &b.batch_id),
-        "batch_task_id": batch.map(|(_, t)| &t.task_id),
-        "upload_id": upload.upload_id,
-        "object_id": upload.object_id,
-        "file_hash": upload.file_hash,
-        "etag": upload.etag,
-        "file_size_bytes": upload.file_size_bytes,
-        "is_duplicate": upload.is_duplicate,
-        "duplicate_of_upload_id": upload.duplicate_of_upload_id,
-        "verified_at": upload.verified_at,
-        "completed_at": upload.completed_at,
-    })
+    Err(Failure::Unavailable.into())
 }
 
 /// Creates the confirmation task, moves the upload to PROCESSING, and starts the worker.
@@ -193,88 +196,83 @@ async fn start_async(
     app: &App,
     upload: Upload,
     request: &ConfirmRequest,
-    namespace_id: &str,
-) -> Result<ConfirmResponse, ApiError> {
-    let inputs = json!({
-        "upload_id": upload.upload_id,
-        "bucket_id": upload.bucket_id,
-        "etag": request.etag,
-        "file_size_bytes": request.file_size_bytes,
-        "auto_submit_batch": request.auto_submit_batch,
-    });
-    let task = Task::pending(
-        IdKind::Task.generate(),
-        CONFIRM_TASK_TYPE,
-        namespace_id,
-        inputs,
-        Timestamp::now(),
-    );
-    let processing = Upload {
-        status: TaskStatus::Processing,
-        task_id: Some(task.task_id.clone()),
-        message: Some("Upload confirmation is being processed in the background.".into()),
-        ..upload.clone()
+    bucket: &Bucket,
+) -> Result<Upload, ConfirmError> {
+    let inputs = ConfirmInputs {
+        upload_id: upload.upload_id.clone(),
+        bucket_id: upload.bucket_id.clone(),
+        etag: request.etag.clone(),
+        file_size_bytes: request.file_size_bytes,
+        auto_submit_batch: request.auto_submit_batch,
     };
-    if !app.store.start_processing(&processing, &upload, &task).await? {
+    let kind = TaskKind::Confirm { inputs, outputs: None };
+    let task = Task::pending(TaskId::generate(), bucket.namespace_id.clone(), kind, Timestamp::now());
+    let transition = upload.start_processing(task.task_id.clone());
+    match app.store.start_processing(&transition, &task).await {
+        Ok(()) => {}
         // Another confirmation moved it first: answer as that one did.
-        let current = app
-            .store
-            .upload(&processing.upload_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("upload", &processing.upload_id))?;
-        return match current.status {
-            TaskStatus::Processing => resume(app, current).await,
-            TaskStatus::Completed => Ok(current.into()),
-            _ => Err(refused(&current)),
-        };
+        Err(StoreError::Conflict(_)) => {
+            let current = app
+                .store
+                .upload(&upload.upload_id)
+                .await?
+                .ok_or_else(|| NotFound::new("upload", &upload.upload_id))?;
+            return match current.status {
+                UploadStatus::Processing => resume(app, current).await,
+                UploadStatus::Completed => Ok(current),
+                _ => Err(refusal(&current)),
+            };
+        }
+        Err(StoreError::Failure(failure)) => return Err(failure.into()),
     }
     // Should this fail, the upload stays PROCESSING with a PENDING task, and the client's
     // retried confirmation starts it (execution names make that start happen once).
     app.dispatcher.start(&task).await?;
-    Ok(processing.into())
+    Ok(transition.after)
 }
 
 /// A confirmation of an upload already PROCESSING: the same task, started again if it has
 /// not run yet.
-async fn resume(app: &App, upload: Upload) -> Result<ConfirmResponse, ApiError> {
-    let task_id = upload.task_id.as_deref().ok_or(ApiError::Internal)?;
+async fn resume(app: &App, upload: Upload) -> Result<Upload, ConfirmError> {
+    let task_id = upload
+        .task_id
+        .as_ref()
+        .ok_or_else(|| Failure::bug(format!("PROCESSING upload {} has no task", upload.upload_id)))?;
     if let Some(task) = app.store.task(task_id).await?
         && task.status == TaskStatus::Pending
     {
         app.dispatcher.start(&task).await?;
     }
-    Ok(upload.into())
+    Ok(upload)
 }
 
 /// The upload after another request changed it first. When it is gone (deleted, or its
 /// record expired meanwhile), the final copy this confirmation may have made belongs to
 /// nothing and is removed; for the client the upload no longer exists.
-async fn settled(app: &App, upload: &Upload) -> Result<Upload, ApiError> {
+async fn settled(app: &App, upload: &Upload) -> Result<Upload, ConfirmError> {
     let Some(current) = app.store.upload(&upload.upload_id).await? else {
         remove_quietly(app, &[upload.final_key()]).await;
-        return Err(ApiError::not_found("upload", &upload.upload_id));
+        return Err(NotFound::new("upload", &upload.upload_id).into());
     };
     match current.status {
-        TaskStatus::Completed => Ok(current),
-        TaskStatus::Failed => Err(refused(&current)),
-        _ => Err(ApiError::Unavailable),
+        UploadStatus::Completed => Ok(current),
+        UploadStatus::Failed => Err(refusal(&current)),
+        _ => Err(Failure::Unavailable.into()),
     }
 }
 
 /// Marks an upload FAILED with `message` and removes its bytes (staged and copied). The
 /// bytes go only after the status changed, so a confirmation that completed first never
-/// loses them. `false` when it was no longer in `from`'s status.
-async fn fail(app: &App, from: &Upload, message: String) -> Result<bool, ApiError> {
-    let failed = Upload {
-        status: TaskStatus::Failed,
-        message: Some(message),
-        ..from.clone()
-    };
-    if !app.store.fail_upload(&failed, from, None).await? {
-        return Ok(false);
+/// loses them. `false` when it was no longer in the status it was read with.
+async fn fail(app: &App, upload: &Upload, message: String) -> Result<bool, ConfirmError> {
+    match app.store.fail_upload(&upload.fail(message), None).await {
+        Ok(()) => {
+            remove_quietly(app, &[&upload.staging_key(), upload.final_key()]).await;
+            Ok(true)
+        }
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(StoreError::Failure(failure)) => Err(failure.into()),
     }
-    remove_quietly(app, &[&from.staging_key(), from.final_key()]).await;
-    Ok(true)
 }
 
 /// Deletes objects whose loss is harmless: should a delete fail, the staging prefix's
@@ -286,8 +284,8 @@ async fn remove_quietly(app: &App, keys: &[&str]) {
 }
 
 /// An upload whose bytes can never complete it: FAILED, bytes removed, and `err` answered.
-async fn fail_unusable(app: &App, upload: &Upload, err: ApiError) -> Result<Upload, ApiError> {
-    if fail(app, upload, err.message()).await? {
+async fn fail_unusable(app: &App, upload: &Upload, err: ConfirmError) -> Result<Upload, ConfirmError> {
+    if fail(app, upload, err.to_string()).await? {
         Err(err)
     } else {
         settled(app, upload).await
@@ -295,7 +293,7 @@ async fn fail_unusable(app: &App, upload: &Upload, err: ApiError) -> Result<Uplo
 }
 
 /// Marks an expired upload FAILED and removes its bytes.
-async fn expire(app: &App, upload: Upload) -> Result<Upload, ApiError> {
+async fn expire(app: &App, upload: Upload) -> Result<Upload, ConfirmError> {
     let message = format!(
         "Upload expired: its upload URL expired at {} before the upload was confirmed.",
         upload.expires_at
@@ -307,30 +305,24 @@ async fn expire(app: &App, upload: Upload) -> Result<Upload, ApiError> {
     }
 }
 
-fn expired(upload: &Upload) -> ApiError {
-    ApiError::BadRequest {
-        message: format!(
-            "The upload expired at {} and can no longer be confirmed; create a new upload.",
-            upload.expires_at
-        ),
-        code: Some("upload_expired"),
-        details: Some(json!({ "upload_id": upload.upload_id, "expires_at": upload.expires_at })),
+fn expired(upload: &Upload) -> ConfirmError {
+    ConfirmError::Expired {
+        upload_id: upload.upload_id.clone(),
+        expires_at: upload.expires_at,
     }
 }
 
 /// Why an upload that is neither PENDING, PROCESSING nor COMPLETED cannot be confirmed.
-fn refused(upload: &Upload) -> ApiError {
+fn refusal(upload: &Upload) -> ConfirmError {
     match upload.status {
-        TaskStatus::Failed if Timestamp::now() > upload.expires_at => expired(upload),
-        TaskStatus::Failed => ApiError::BadRequest {
+        UploadStatus::Failed if Timestamp::now() > upload.expires_at => expired(upload),
+        UploadStatus::Failed => ConfirmError::Failed {
+            upload_id: upload.upload_id.clone(),
             message: upload.message.clone().unwrap_or_else(|| "The upload failed.".into()),
-            code: Some("upload_failed"),
-            details: Some(json!({ "upload_id": upload.upload_id })),
         },
-        other => ApiError::BadRequest {
-            message: format!("The upload is {other} and cannot be confirmed now."),
-            code: Some("upload_not_pending"),
-            details: Some(json!({ "upload_id": upload.upload_id, "status": other })),
+        status => ConfirmError::NotPending {
+            upload_id: upload.upload_id.clone(),
+            status,
         },
     }
 }

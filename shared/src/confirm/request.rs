@@ -1,6 +1,7 @@
 //! The Confirm Upload request body (optional: a missing or `null` body is valid).
 
-use crate::error::{ApiError, Loc};
+use crate::errors::{Invalid, Loc};
+use crate::model::ConfirmInputs;
 use crate::validate::FieldReader;
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ pub struct ConfirmRequest {
 }
 
 impl ConfirmRequest {
-    pub fn parse(body: Option<&Value>) -> Result<Self, ApiError> {
+    pub fn parse(body: Option<&Value>) -> Result<Self, Invalid> {
         let Some(body) = body.filter(|b| !b.is_null()) else {
             return Ok(Self::default());
         };
@@ -41,6 +42,17 @@ impl ConfirmRequest {
             file_size_bytes,
             auto_submit_batch,
         })
+    }
+}
+
+impl From<&ConfirmInputs> for ConfirmRequest {
+    /// The request an asynchronous confirmation's task recorded.
+    fn from(inputs: &ConfirmInputs) -> Self {
+        Self {
+            etag: inputs.etag.clone(),
+            file_size_bytes: inputs.file_size_bytes,
+            auto_submit_batch: inputs.auto_submit_batch,
+        }
     }
 }
 
@@ -87,7 +99,7 @@ mod tests {
             json!({"etag": "abc", "async": true}),
             json!([]),
         ] {
-            assert_eq!(ConfirmRequest::parse(Some(&body)).unwrap_err().status(), 422, "{body}");
+            assert!(ConfirmRequest::parse(Some(&body)).is_err(), "{body}");
         }
     }
 }

@@ -7,40 +7,36 @@
 //! the upload's `file_hash`. Once the final key exists its bytes never change, so every
 //! later or concurrent confirmation verifies those same bytes.
 
+use super::error::{ConfirmError, Mismatch};
 use super::request::ConfirmRequest;
-use crate::error::ApiError;
-use crate::model::Upload;
+use crate::errors::Failure;
+use crate::model::{Upload, Verified};
 use crate::objects::{Copy, ObjectInfo, ObjectStore, unquote};
 use crate::time::Timestamp;
-use serde_json::json;
 
 /// How often the copy is retried when the staged object changed under it.
 const MAX_COPY_ATTEMPTS: usize = 3;
-
-/// The facts about the stored bytes that a confirmation records.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verified {
-    pub etag: String,
-    pub file_size_bytes: u64,
-    /// The SHA-256 of the stored bytes, never an ETag.
-    pub file_hash: String,
-    pub verified_at: Timestamp,
-}
 
 /// Why verification produced nothing to record.
 #[derive(Debug)]
 pub enum Rejection {
     /// Nothing changes: the bytes are missing, a claim does not match them, or a dependency
     /// failed. The client may fix it and confirm again.
-    Keep(ApiError),
+    Keep(ConfirmError),
     /// The stored bytes can never complete this upload (too large, not the declared hash):
     /// the upload becomes FAILED and its bytes are removed.
-    Fail(ApiError),
+    Fail(ConfirmError),
 }
 
-impl From<ApiError> for Rejection {
-    fn from(err: ApiError) -> Self {
+impl From<ConfirmError> for Rejection {
+    fn from(err: ConfirmError) -> Self {
         Rejection::Keep(err)
+    }
+}
+
+impl From<Failure> for Rejection {
+    fn from(failure: Failure) -> Self {
+        Rejection::Keep(failure.into())
     }
 }
 
@@ -63,26 +59,17 @@ impl Located {
 
 /// The upload's bytes: at the final key if a confirmation already copied them, otherwise at
 /// the staging key; `None` when neither exists.
-pub async fn locate(objects: &ObjectStore, upload: &Upload) -> Result<Option<Located>, ApiError> {
+pub async fn locate(objects: &ObjectStore, upload: &Upload) -> Result<Option<Located>, Failure> {
     if let Some(info) = objects.head(upload.final_key()).await? {
         return Ok(Some(Located::Final(info)));
     }
     Ok(objects.head(&upload.staging_key()).await?.map(Located::Staged))
 }
 
-pub(super) fn not_uploaded(upload: &Upload) -> ApiError {
-    ApiError::BadRequest {
-        message: "The file has not been uploaded yet: PUT it to the presigned URL, then confirm again.".into(),
-        code: Some("file_not_uploaded"),
-        details: Some(json!({ "upload_id": upload.upload_id, "s3_key": upload.s3_key })),
-    }
-}
-
-fn mismatch(code: &'static str, what: &str, expected: serde_json::Value, actual: serde_json::Value) -> ApiError {
-    ApiError::BadRequest {
-        message: format!("The uploaded file's {what} does not match: expected {expected}, found {actual}."),
-        code: Some(code),
-        details: Some(json!({ "field": what, "expected": expected, "actual": actual })),
+pub(super) fn not_uploaded(upload: &Upload) -> ConfirmError {
+    ConfirmError::NotUploaded {
+        upload_id: upload.upload_id.clone(),
+        s3_key: upload.s3_key.clone(),
     }
 }
 
@@ -130,7 +117,7 @@ pub async fn verify(
         return finish(upload, info, file_hash);
     }
     tracing::warn!(upload_id = %upload.upload_id, "the staged object kept changing during confirmation");
-    Err(Rejection::Keep(ApiError::Unavailable))
+    Err(Failure::Unavailable.into())
 }
 
 /// The client's `etag` and `file_size_bytes`, the size declared at creation, and the
@@ -139,31 +126,23 @@ fn check_claims(upload: &Upload, request: &ConfirmRequest, max_size: u64, info: 
     if let Some(etag) = &request.etag
         && !etags_match(etag, &info.etag)
     {
-        return Err(Rejection::Keep(mismatch(
-            "etag_mismatch",
-            "etag",
-            json!(unquote(etag)),
-            json!(info.etag),
-        )));
+        return Err(Rejection::Keep(ConfirmError::Mismatch(Mismatch::Etag {
+            expected: unquote(etag).to_owned(),
+            actual: info.etag.clone(),
+        })));
     }
     for expected in [request.file_size_bytes, upload.file_size_bytes].into_iter().flatten() {
         if expected != info.size {
-            return Err(Rejection::Keep(mismatch(
-                "file_size_mismatch",
-                "file_size_bytes",
-                json!(expected),
-                json!(info.size),
-            )));
+            return Err(Rejection::Keep(ConfirmError::Mismatch(Mismatch::FileSize {
+                expected,
+                actual: info.size,
+            })));
         }
     }
     if info.size > max_size {
-        return Err(Rejection::Fail(ApiError::BadRequest {
-            message: format!(
-                "The uploaded file has {} bytes, more than the bucket's maximum of {max_size}.",
-                info.size
-            ),
-            code: Some("file_too_large"),
-            details: Some(json!({ "max_file_size_bytes": max_size, "actual": info.size })),
+        return Err(Rejection::Fail(ConfirmError::TooLarge {
+            max: max_size,
+            actual: info.size,
         }));
     }
     Ok(())
@@ -174,12 +153,10 @@ fn finish(upload: &Upload, info: ObjectInfo, file_hash: String) -> Result<Verifi
     if let Some(declared) = &upload.file_hash
         && *declared != file_hash
     {
-        return Err(Rejection::Fail(mismatch(
-            "file_hash_mismatch",
-            "file_hash",
-            json!(declared),
-            json!(file_hash),
-        )));
+        return Err(Rejection::Fail(ConfirmError::Mismatch(Mismatch::FileHash {
+            expected: declared.clone(),
+            actual: file_hash,
+        })));
     }
     Ok(Verified {
         etag: info.etag,

@@ -1,16 +1,19 @@
 //! The asynchronous confirmation worker: what the state machine's task states run.
 //!
-//! `run` verifies and records exactly like the synchronous path (same functions), from
-//! PROCESSING, completing the task in the same transaction. It is idempotent: a re-run after
-//! a crash or a retry, or two runs at once, converge on one result. Errors are typed so the
-//! state machine retries the retryable ones and hands final ones to `fail`.
+//! `Confirm` runs the same orchestrator as every confirmation ([`super::confirm`]) for the
+//! task's upload, from PROCESSING, completing the task in the same transaction. It is
+//! idempotent: a re-run after a crash or a retry, or two runs at once, converge on one
+//! result. `Fail` (the state machine's Catch) fails the task and its upload. Errors are
+//! typed so the state machine retries only what a retry can fix.
 
-use super::{ConfirmRequest, Rejection, record, verify};
+use super::{ConfirmError, ConfirmRequest, Origin, confirm};
 use crate::app::App;
-use crate::error::ApiError;
-use crate::model::{Task, TaskStatus, Upload};
+use crate::dispatch::WorkerEvent;
+use crate::errors::Failure;
+use crate::ids::TaskId;
+use crate::model::{Task, TaskKind, TaskStatus, Upload, UploadStatus};
+use crate::store::StoreError;
 use crate::time::Timestamp;
-use serde_json::Value;
 
 /// How the state machine must treat a failed run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,8 +21,8 @@ pub enum WorkerError {
     /// Throttling, timeouts, 5xx: retry with backoff.
     #[error("{0}")]
     Retryable(String),
-    /// The bytes do not match, the object is missing, the task is unknown: retrying
-    /// cannot help; the task and its upload become FAILED.
+    /// The bytes do not match, the object is missing, the event or task makes no sense, a
+    /// bug: retrying cannot help; the task and its upload become FAILED.
     #[error("{0}")]
     Final(String),
 }
@@ -34,32 +37,49 @@ impl WorkerError {
     }
 }
 
-impl From<ApiError> for WorkerError {
-    fn from(err: ApiError) -> Self {
-        match err {
-            ApiError::Unavailable | ApiError::Internal => WorkerError::Retryable(err.to_string()),
-            ApiError::BadRequest { message, .. } => WorkerError::Final(message),
-            other => WorkerError::Final(other.body()["error"]["message"].as_str().unwrap_or("failed").to_owned()),
+impl From<Failure> for WorkerError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Unavailable => WorkerError::Retryable(failure.to_string()),
+            Failure::Bug(_) => WorkerError::Final(failure.to_string()),
         }
     }
 }
 
-async fn load(app: &App, task_id: &str) -> Result<(Task, Upload), WorkerError> {
-    let task = app
-        .store
-        .task(task_id)
-        .await?
-        .ok_or_else(|| WorkerError::Final(format!("unknown task {task_id}")))?;
-    let upload_id = task.inputs.get("upload_id").and_then(Value::as_str).unwrap_or_default();
+impl From<ConfirmError> for WorkerError {
+    fn from(err: ConfirmError) -> Self {
+        match err {
+            ConfirmError::Failure(failure) => failure.into(),
+            other => WorkerError::Final(other.to_string()),
+        }
+    }
+}
+
+/// Runs one event of the state machine; returns the task as it then stands.
+pub async fn handle(app: &App, event: WorkerEvent) -> Result<Task, WorkerError> {
+    match event {
+        WorkerEvent::Confirm { task_id } => run(app, &task_id).await,
+        WorkerEvent::Fail { task_id, error } => {
+            let message = error.map_or_else(|| "unknown error".to_owned(), |caught| caught.message());
+            fail(app, &task_id, &message).await
+        }
+    }
+}
+
+async fn load(app: &App, task_id: &TaskId) -> Result<(Task, Upload), WorkerError> {
+    let task = current(app, task_id).await?;
+    let TaskKind::Confirm { inputs, .. } = &task.kind else {
+        return Err(WorkerError::Final(format!("task {task_id} is not a confirmation")));
+    };
     let upload = app
         .store
-        .upload(upload_id)
+        .upload(&inputs.upload_id)
         .await?
-        .ok_or_else(|| WorkerError::Final(format!("unknown upload {upload_id}")))?;
+        .ok_or_else(|| WorkerError::Final(format!("unknown upload {}", inputs.upload_id)))?;
     Ok((task, upload))
 }
 
-async fn current(app: &App, task_id: &str) -> Result<Task, WorkerError> {
+async fn current(app: &App, task_id: &TaskId) -> Result<Task, WorkerError> {
     app.store
         .task(task_id)
         .await?
@@ -67,32 +87,18 @@ async fn current(app: &App, task_id: &str) -> Result<Task, WorkerError> {
 }
 
 /// Confirms the task's upload; returns the task, COMPLETED.
-pub async fn run(app: &App, task_id: &str) -> Result<Task, WorkerError> {
+pub async fn run(app: &App, task_id: &TaskId) -> Result<Task, WorkerError> {
     let (task, upload) = load(app, task_id).await?;
-    if task.status.is_terminal() || upload.status != TaskStatus::Processing {
-        return current(app, task_id).await;
-    }
-    let request = ConfirmRequest {
-        etag: task.inputs.get("etag").and_then(Value::as_str).map(str::to_owned),
-        file_size_bytes: task.inputs.get("file_size_bytes").and_then(Value::as_u64),
-        auto_submit_batch: task
-            .inputs
-            .get("auto_submit_batch")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+    let TaskKind::Confirm { inputs, .. } = &task.kind else {
+        return Err(WorkerError::Final(format!("task {task_id} is not a confirmation")));
     };
     let bucket = app
         .store
         .bucket(&upload.bucket_id)
         .await?
         .ok_or_else(|| WorkerError::Final(format!("unknown bucket {}", upload.bucket_id)))?;
-    let verified = verify(&app.objects, &upload, &request, bucket.max_file_size_bytes, None)
-        .await
-        .map_err(|rejection| match rejection {
-            Rejection::Keep(err) | Rejection::Fail(err) => WorkerError::from(err),
-        })?;
-    let auto_batch = request.auto_submit_batch.then_some(task.namespace_id.as_str());
-    record(app, &upload, &verified, Some(&task), auto_batch).await?;
+    let request = ConfirmRequest::from(inputs);
+    confirm(app, &bucket, upload, &request, Origin::Worker(&task)).await?;
     current(app, task_id).await
 }
 
@@ -100,24 +106,15 @@ pub async fn run(app: &App, task_id: &str) -> Result<Task, WorkerError> {
 /// removes the upload's bytes. A task that already ended is left as it is; a re-run after
 /// the upload failed removes the bytes again (deletes are idempotent), so a failed delete
 /// is retried by the state machine.
-pub async fn fail(app: &App, task_id: &str, message: &str) -> Result<Task, WorkerError> {
+pub async fn fail(app: &App, task_id: &TaskId, message: &str) -> Result<Task, WorkerError> {
     let (task, upload) = load(app, task_id).await?;
-    if !task.status.is_terminal() && upload.status == TaskStatus::Processing {
-        let now = Timestamp::now();
-        let failed_task = Task {
-            status: TaskStatus::Failed,
-            error_message: Some(message.to_owned()),
-            updated_at: now,
-            ..task.clone()
-        };
-        let failed_upload = Upload {
-            status: TaskStatus::Failed,
-            message: Some(format!("Confirmation failed: {message}")),
-            ..upload.clone()
-        };
-        app.store
-            .fail_upload(&failed_upload, &upload, Some(&failed_task))
-            .await?;
+    if !task.status.is_terminal() && upload.status == UploadStatus::Processing {
+        let failed_task = task.fail(message, Timestamp::now());
+        let transition = upload.fail(format!("Confirmation failed: {message}"));
+        match app.store.fail_upload(&transition, Some(&failed_task)).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(StoreError::Failure(failure)) => return Err(failure.into()),
+        }
     }
     let task = current(app, task_id).await?;
     if task.status == TaskStatus::Failed {
@@ -128,45 +125,34 @@ pub async fn fail(app: &App, task_id: &str, message: &str) -> Result<Task, Worke
     Ok(task)
 }
 
-/// The message of an error the state machine caught: the worker's `errorMessage` inside
-/// `Cause` when it is there, otherwise whatever was given.
-pub fn caught_message(error: Option<&str>, cause: Option<&str>) -> String {
-    let from_cause = cause
-        .and_then(|c| serde_json::from_str::<Value>(c).ok())
-        .and_then(|c| c["errorMessage"].as_str().map(str::to_owned));
-    from_cause
-        .or_else(|| cause.map(str::to_owned))
-        .or_else(|| error.map(str::to_owned))
-        .unwrap_or_else(|| "unknown error".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::confirm::Mismatch;
+    use crate::errors::NotFound;
 
     #[test]
-    fn caught_messages_come_from_the_cause() {
-        let cause = serde_json::json!({"errorType": "FinalError", "errorMessage": "size differs"}).to_string();
-        assert_eq!(caught_message(Some("FinalError"), Some(&cause)), "size differs");
+    fn only_unavailable_dependencies_are_retried() {
+        assert_eq!(WorkerError::from(Failure::Unavailable).error_type(), "RetryableError");
         assert_eq!(
-            caught_message(Some("States.Timeout"), Some("took too long")),
-            "took too long"
+            WorkerError::from(ConfirmError::Failure(Failure::Unavailable)).error_type(),
+            "RetryableError"
         );
-        assert_eq!(caught_message(Some("States.Timeout"), None), "States.Timeout");
-    }
-
-    #[test]
-    fn api_errors_map_to_retryable_or_final() {
-        assert_eq!(WorkerError::from(ApiError::Unavailable).error_type(), "RetryableError");
-        assert_eq!(WorkerError::from(ApiError::Internal).error_type(), "RetryableError");
-        let mismatch = ApiError::BadRequest {
-            message: "size".into(),
-            code: Some("file_size_mismatch"),
-            details: None,
-        };
-        assert_eq!(WorkerError::from(mismatch), WorkerError::Final("size".into()));
         assert_eq!(
-            WorkerError::from(ApiError::not_found("upload", "x")).error_type(),
+            WorkerError::from(Failure::Bug("a stored item does not parse".into())).error_type(),
+            "FinalError",
+            "a bug is not retried"
+        );
+        let mismatch = ConfirmError::Mismatch(Mismatch::FileSize {
+            expected: 13,
+            actual: 12,
+        });
+        assert_eq!(
+            WorkerError::from(mismatch),
+            WorkerError::Final("The uploaded file's file_size_bytes does not match: expected 13, found 12.".into())
+        );
+        assert_eq!(
+            WorkerError::from(ConfirmError::NotFound(NotFound::new("upload", "x"))).error_type(),
             "FinalError"
         );
     }

@@ -1,17 +1,24 @@
-//! The API's records, serialized exactly as the contract's schemas.
+//! The API's records, serialized exactly as the contract's schemas, and the transitions an
+//! upload goes through (decided here, without I/O; the store writes them).
 
 mod batch;
 mod blob_type;
+mod completion;
+mod counts;
 mod object;
 mod status;
 mod task;
 mod tenancy;
 mod upload;
 
-pub use batch::{BATCH_TASK_TYPE, Batch};
-pub use blob_type::{BLOB_TYPES, blob_type_for};
+pub use batch::{Batch, BatchView};
+pub use blob_type::BlobType;
+pub use completion::{Completion, Verified};
+pub use counts::{BucketCounts, StatusCount};
 pub use object::{BucketObject, HashMarker};
-pub use status::TaskStatus;
-pub use task::{CONFIRM_TASK_TYPE, Task, TaskView};
+pub use status::{TaskStatus, UploadStatus};
+pub use task::{
+    BATCH_TASK_TYPE, BatchInputs, CONFIRM_TASK_TYPE, ConfirmInputs, ConfirmOutputs, Task, TaskData, TaskKind, TaskView,
+};
 pub use tenancy::{ApiKeyRecord, Bucket, Namespace, Tenant};
-pub use upload::{JsonMap, STAGING_PREFIX, Upload};
+pub use upload::{JsonMap, STAGING_PREFIX, Transition, Upload};

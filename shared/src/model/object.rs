@@ -1,4 +1,5 @@
-use super::JsonMap;
+use super::{BlobType, JsonMap};
+use crate::ids::{BucketId, ObjectId, UploadId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -6,11 +7,11 @@ use serde::{Deserialize, Serialize};
 /// It holds one blob: the uploaded bytes, by S3 key and content hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BucketObject {
-    pub object_id: String,
-    pub bucket_id: String,
-    pub upload_id: String,
+    pub object_id: ObjectId,
+    pub bucket_id: BucketId,
+    pub upload_id: UploadId,
     pub blob_property: String,
-    pub blob_type: String,
+    pub blob_type: BlobType,
     pub s3_key: String,
     pub content_type: String,
     pub file_size_bytes: u64,
@@ -25,9 +26,9 @@ pub struct BucketObject {
 /// same bytes are its duplicates. Written in the completing transaction, never changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HashMarker {
-    pub bucket_id: String,
+    pub bucket_id: BucketId,
     pub file_hash: String,
-    pub upload_id: String,
+    pub upload_id: UploadId,
     #[serde(default)]
-    pub object_id: Option<String>,
+    pub object_id: Option<ObjectId>,
 }

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The contract's `TaskStatusEnum`, used for uploads and (later) tasks and batches.
+/// The contract's `TaskStatusEnum`: the statuses of tasks and batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskStatus {
@@ -77,6 +77,41 @@ impl fmt::Display for TaskStatus {
     }
 }
 
+/// The statuses an upload takes: PENDING, then COMPLETED or FAILED, through PROCESSING when
+/// it is confirmed asynchronously. They serialize as the contract's `TaskStatusEnum` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UploadStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl UploadStatus {
+    pub const ALL: [UploadStatus; 4] = [
+        UploadStatus::Pending,
+        UploadStatus::Processing,
+        UploadStatus::Completed,
+        UploadStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadStatus::Pending => "PENDING",
+            UploadStatus::Processing => "PROCESSING",
+            UploadStatus::Completed => "COMPLETED",
+            UploadStatus::Failed => "FAILED",
+        }
+    }
+}
+
+impl fmt::Display for UploadStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +144,16 @@ mod tests {
         );
         for status in TaskStatus::ALL {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
+
+    #[test]
+    fn upload_statuses_are_contract_names() {
+        for status in UploadStatus::ALL {
+            let wire = serde_json::to_value(status).unwrap();
+            assert_eq!(wire, status.as_str());
+            let as_task: TaskStatus = serde_json::from_value(wire).unwrap();
+            assert_eq!(as_task.as_str(), status.as_str());
         }
     }
 }

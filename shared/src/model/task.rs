@@ -1,51 +1,119 @@
 use super::TaskStatus;
+use crate::ids::{BatchId, BucketId, NamespaceId, ObjectId, TaskId, UploadId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 pub const CONFIRM_TASK_TYPE: &str = "api_buckets_uploads_confirm";
+pub const BATCH_TASK_TYPE: &str = "api_buckets_batches_process";
 
 /// An asynchronous operation. Terminal statuses never change again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
-    pub task_id: String,
-    pub task_type: String,
+    pub task_id: TaskId,
     pub status: TaskStatus,
     /// The namespace whose callers may read the task.
-    pub namespace_id: String,
-    pub inputs: Value,
-    #[serde(default)]
-    pub outputs: Option<Value>,
-    #[serde(default)]
+    pub namespace_id: NamespaceId,
+    /// `task_type` with its inputs and outputs.
+    #[serde(flatten)]
+    pub kind: TaskKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
+/// What a task does, with what, and (once done) what came of it; `task_type` on the wire
+/// (the SDK's `TaskType` names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "task_type")]
+pub enum TaskKind {
+    #[serde(rename = "api_buckets_uploads_confirm")]
+    Confirm {
+        inputs: ConfirmInputs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outputs: Option<Box<ConfirmOutputs>>,
+    },
+    #[serde(rename = "api_buckets_batches_process")]
+    ProcessBatch { inputs: BatchInputs },
+}
+
+/// What an asynchronous confirmation was asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmInputs {
+    pub upload_id: UploadId,
+    pub bucket_id: BucketId,
+    #[serde(default)]
+    pub etag: Option<String>,
+    #[serde(default)]
+    pub file_size_bytes: Option<u64>,
+    #[serde(default)]
+    pub auto_submit_batch: bool,
+}
+
+/// What an asynchronous confirmation recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmOutputs {
+    pub batch_id: Option<BatchId>,
+    pub batch_task_id: Option<TaskId>,
+    pub upload_id: UploadId,
+    pub object_id: Option<ObjectId>,
+    pub file_hash: Option<String>,
+    pub etag: Option<String>,
+    pub file_size_bytes: Option<u64>,
+    pub is_duplicate: bool,
+    pub duplicate_of_upload_id: Option<UploadId>,
+    pub verified_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// What a submitted batch holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchInputs {
+    pub batch_id: BatchId,
+    pub bucket_id: BucketId,
+    pub object_ids: Vec<ObjectId>,
+}
+
 impl Task {
     /// A new task, not started yet.
-    pub fn pending(task_id: String, task_type: &str, namespace_id: &str, inputs: Value, now: Timestamp) -> Self {
+    pub fn pending(task_id: TaskId, namespace_id: NamespaceId, kind: TaskKind, now: Timestamp) -> Self {
         Self {
             task_id,
-            task_type: task_type.to_owned(),
             status: TaskStatus::Pending,
-            namespace_id: namespace_id.to_owned(),
-            inputs,
-            outputs: None,
+            namespace_id,
+            kind,
             error_message: None,
             created_at: now,
             updated_at: now,
         }
     }
 
-    /// The task as `GET /v1/tasks/{task_id}` shows it: Mixpeek's `TaskResponse`.
+    /// The task FAILED, saying why.
+    pub fn fail(&self, message: &str, now: Timestamp) -> Task {
+        Task {
+            status: TaskStatus::Failed,
+            error_message: Some(message.to_owned()),
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// The task as `GET /v1/tasks/{task_id}` shows it.
     pub fn view(&self) -> TaskView<'_> {
+        let (task_type, inputs, outputs) = match &self.kind {
+            TaskKind::Confirm { inputs, outputs } => (
+                CONFIRM_TASK_TYPE,
+                TaskData::ConfirmInputs(inputs),
+                outputs.as_deref().map(TaskData::ConfirmOutputs),
+            ),
+            TaskKind::ProcessBatch { inputs } => (BATCH_TASK_TYPE, TaskData::BatchInputs(inputs), None),
+        };
         TaskView {
             task_id: &self.task_id,
-            task_type: &self.task_type,
+            task_type,
             status: self.status,
-            inputs: as_list(&self.inputs),
-            outputs: self.outputs.as_ref().map(as_list),
+            inputs: [inputs],
+            outputs: outputs.map(|o| [o]),
             error: self.error_message.as_deref(),
             error_message: self.error_message.as_deref(),
             created_at: self.created_at,
@@ -58,21 +126,74 @@ impl Task {
 /// failure text is `error`. `error_message`, `created_at` and `updated_at` are ours.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskView<'a> {
-    pub task_id: &'a str,
-    pub task_type: &'a str,
+    pub task_id: &'a TaskId,
+    pub task_type: &'static str,
     pub status: TaskStatus,
-    pub inputs: Vec<&'a Value>,
-    pub outputs: Option<Vec<&'a Value>>,
+    pub inputs: [TaskData<'a>; 1],
+    pub outputs: Option<[TaskData<'a>; 1]>,
     pub error: Option<&'a str>,
     pub error_message: Option<&'a str>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
-/// A stored list as it is; any other value as a list of one.
-fn as_list(value: &Value) -> Vec<&Value> {
-    match value {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
+/// One entry of a task's `inputs` or `outputs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum TaskData<'a> {
+    ConfirmInputs(&'a ConfirmInputs),
+    ConfirmOutputs(&'a ConfirmOutputs),
+    BatchInputs(&'a BatchInputs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confirm_task() -> Task {
+        let inputs = ConfirmInputs {
+            upload_id: UploadId::generate(),
+            bucket_id: BucketId::generate(),
+            etag: Some("abc".into()),
+            file_size_bytes: None,
+            auto_submit_batch: true,
+        };
+        Task::pending(
+            TaskId::generate(),
+            NamespaceId::generate(),
+            TaskKind::Confirm { inputs, outputs: None },
+            Timestamp::now(),
+        )
+    }
+
+    #[test]
+    fn a_task_stores_its_type_beside_its_inputs_and_reads_back() {
+        let task = confirm_task();
+        let json = serde_json::to_value(&task).unwrap();
+        assert_eq!(json["task_type"], CONFIRM_TASK_TYPE);
+        assert_eq!(json["inputs"]["etag"], "abc");
+        assert!(json.get("outputs").is_none());
+        let item: serde_dynamo::Item = serde_dynamo::to_item(&task).unwrap();
+        let back: Task = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back, task);
+    }
+
+    #[test]
+    fn the_view_is_the_sdks_task_response() {
+        let task = confirm_task().fail("size differs", Timestamp::now());
+        let view = serde_json::to_value(task.view()).unwrap();
+        assert_eq!(view["task_type"], CONFIRM_TASK_TYPE);
+        assert_eq!(view["status"], "FAILED");
+        assert!(view["inputs"].is_array() && view["inputs"][0]["upload_id"].is_string());
+        assert_eq!(view["outputs"], serde_json::Value::Null);
+        assert_eq!(view["error"], "size differs");
+        assert_eq!(view["error_message"], "size differs");
+    }
+
+    #[test]
+    fn a_task_of_an_unknown_type_does_not_parse() {
+        let mut json = serde_json::to_value(confirm_task()).unwrap();
+        json["task_type"] = "api_something_else".into();
+        assert!(serde_json::from_value::<Task>(json).is_err());
     }
 }

@@ -1,28 +1,29 @@
 //! Tenancy: a tenant owns API keys and namespaces; a namespace owns buckets; a bucket
 //! owns uploads. A key reaches exactly its tenant's namespaces.
 
+use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub name: String,
     pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Namespace {
-    pub namespace_id: String,
-    pub tenant_id: String,
+    pub namespace_id: NamespaceId,
+    pub tenant_id: TenantId,
     pub name: String,
     pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
-    pub bucket_id: String,
-    pub namespace_id: String,
+    pub bucket_id: BucketId,
+    pub namespace_id: NamespaceId,
     pub name: String,
     pub max_file_size_bytes: u64,
     pub created_at: Timestamp,
@@ -35,8 +36,8 @@ impl Bucket {
 /// An API key as stored: only the SHA-256 of the full key, never the key itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
-    pub key_id: String,
-    pub tenant_id: String,
+    pub key_id: KeyId,
+    pub tenant_id: TenantId,
     pub key_sha256: String,
     #[serde(default)]
     pub label: Option<String>,

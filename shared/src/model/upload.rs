@@ -1,4 +1,6 @@
-use super::TaskStatus;
+use super::{BlobType, UploadStatus};
+use crate::ids::BucketId;
+use crate::ids::{ObjectId, TaskId, UploadId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -15,13 +17,13 @@ pub const STAGING_PREFIX: &str = "incoming/";
 /// `s3_key` is the staging key until the upload completes, then the final key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Upload {
-    pub upload_id: String,
-    pub bucket_id: String,
+    pub upload_id: UploadId,
+    pub bucket_id: BucketId,
     pub filename: String,
     pub content_type: String,
     pub presigned_url_expiration: u32,
     pub s3_key: String,
-    pub status: TaskStatus,
+    pub status: UploadStatus,
     pub create_object_on_confirm: bool,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -35,7 +37,7 @@ pub struct Upload {
     #[serde(default)]
     pub object_metadata: JsonMap,
     pub blob_property: String,
-    pub blob_type: String,
+    pub blob_type: BlobType,
     /// SHA-256 hex. At creation, the hash the client declared (verified at confirmation);
     /// after confirmation, the hash of the stored bytes.
     #[serde(default)]
@@ -44,7 +46,7 @@ pub struct Upload {
     #[serde(default)]
     pub is_duplicate: bool,
     #[serde(default)]
-    pub duplicate_of_upload_id: Option<String>,
+    pub duplicate_of_upload_id: Option<UploadId>,
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
@@ -54,9 +56,18 @@ pub struct Upload {
     #[serde(default)]
     pub etag: Option<String>,
     #[serde(default)]
-    pub object_id: Option<String>,
+    pub object_id: Option<ObjectId>,
     #[serde(default)]
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
+}
+
+/// One status change of one upload. The store applies it as one conditional write (the
+/// upload must still be in `before`'s status), moving it in the bucket's counters, so a
+/// transition happens exactly once however many requests race.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub before: Upload,
+    pub after: Upload,
 }
 
 impl Upload {
@@ -73,5 +84,31 @@ impl Upload {
     /// The size the bucket's counters hold for this upload (unknown sizes count as 0).
     pub fn counted_bytes(&self) -> u64 {
         self.file_size_bytes.unwrap_or(0)
+    }
+
+    /// PENDING → PROCESSING: confirmed in the background by `task_id`.
+    pub fn start_processing(&self, task_id: TaskId) -> Transition {
+        self.becomes(Upload {
+            status: UploadStatus::Processing,
+            task_id: Some(task_id),
+            message: Some("Upload confirmation is being processed in the background.".into()),
+            ..self.clone()
+        })
+    }
+
+    /// → FAILED, saying why.
+    pub fn fail(&self, message: String) -> Transition {
+        self.becomes(Upload {
+            status: UploadStatus::Failed,
+            message: Some(message),
+            ..self.clone()
+        })
+    }
+
+    pub(super) fn becomes(&self, after: Upload) -> Transition {
+        Transition {
+            before: self.clone(),
+            after,
+        }
     }
 }

@@ -10,7 +10,7 @@
 
 use super::fields::FieldPath;
 use super::values::{Operand, compare, equals, text_contains};
-use crate::error::{ApiError, Loc};
+use crate::errors::{Invalid, Loc};
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
@@ -116,13 +116,13 @@ impl Condition {
 }
 
 /// Parses `filters` (located at `loc`). `{}` matches everything.
-pub fn parse(value: &Value, loc: Vec<Loc>) -> Result<Filter, ApiError> {
+pub fn parse(value: &Value, loc: Vec<Loc>) -> Result<Filter, Invalid> {
     let mut parser = Parser { conditions: 0 };
     parser.node(value, loc, 1, CaseSensitive(false))
 }
 
 /// `case_sensitive` as given on the object at `loc` (`None` when absent or null).
-fn case_flag(object: &Map<String, Value>, loc: &[Loc]) -> Result<Option<CaseSensitive>, ApiError> {
+fn case_flag(object: &Map<String, Value>, loc: &[Loc]) -> Result<Option<CaseSensitive>, Invalid> {
     match object.get("case_sensitive") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(CaseSensitive(*b))),
@@ -144,8 +144,8 @@ fn at(loc: &[Loc], more: impl Into<Loc>) -> Vec<Loc> {
     loc
 }
 
-fn invalid(loc: Vec<Loc>, kind: &str, msg: impl Into<String>) -> ApiError {
-    ApiError::invalid(loc, kind, msg)
+fn invalid(loc: Vec<Loc>, kind: &str, msg: impl Into<String>) -> Invalid {
+    Invalid::at(loc, kind, msg)
 }
 
 impl Parser {
@@ -155,7 +155,7 @@ impl Parser {
         loc: Vec<Loc>,
         depth: usize,
         inherited: CaseSensitive,
-    ) -> Result<Filter, ApiError> {
+    ) -> Result<Filter, Invalid> {
         if depth > MAX_DEPTH {
             return Err(invalid(
                 loc,
@@ -217,7 +217,7 @@ impl Parser {
         loc: &[Loc],
         depth: usize,
         case: CaseSensitive,
-    ) -> Result<Vec<Filter>, ApiError> {
+    ) -> Result<Vec<Filter>, Invalid> {
         items
             .iter()
             .enumerate()
@@ -225,7 +225,7 @@ impl Parser {
             .collect()
     }
 
-    fn field(&mut self, name: &str, loc: Vec<Loc>) -> Result<FieldPath, ApiError> {
+    fn field(&mut self, name: &str, loc: Vec<Loc>) -> Result<FieldPath, Invalid> {
         self.conditions += 1;
         if self.conditions > MAX_CONDITIONS {
             return Err(invalid(
@@ -249,7 +249,7 @@ impl Parser {
         object: &Map<String, Value>,
         loc: Vec<Loc>,
         case: CaseSensitive,
-    ) -> Result<Condition, ApiError> {
+    ) -> Result<Condition, Invalid> {
         if let Some(extra) = object
             .keys()
             .find(|k| !matches!(k.as_str(), "field" | "operator" | "value" | "case_sensitive"))
@@ -286,15 +286,15 @@ fn op(
     case: CaseSensitive,
     loc: Vec<Loc>,
     op_loc: Vec<Loc>,
-) -> Result<Op, ApiError> {
+) -> Result<Op, Invalid> {
     let case_sensitive = case.0;
-    let string = |value: &Value| -> Result<String, ApiError> {
+    let string = |value: &Value| -> Result<String, Invalid> {
         value
             .as_str()
             .map(|s| fold(s, case_sensitive))
             .ok_or_else(|| invalid(loc.clone(), "string_type", format!("'{operator}' needs a string value")))
     };
-    let list = |value: Value| -> Result<Vec<Operand>, ApiError> {
+    let list = |value: Value| -> Result<Vec<Operand>, Invalid> {
         match value {
             Value::Array(items) if items.len() <= MAX_LIST_LEN => {
                 Ok(items.into_iter().map(|v| Operand::new(field, v)).collect())
@@ -311,7 +311,7 @@ fn op(
             )),
         }
     };
-    let flag = |value: &Value| -> Result<bool, ApiError> {
+    let flag = |value: &Value| -> Result<bool, Invalid> {
         match value {
             Value::Null => Ok(true),
             Value::Bool(b) => Ok(*b),
@@ -322,7 +322,7 @@ fn op(
             )),
         }
     };
-    let ordered = |ordering: Ordering, or_equal: bool, value: Value| -> Result<Op, ApiError> {
+    let ordered = |ordering: Ordering, or_equal: bool, value: Value| -> Result<Op, Invalid> {
         match value {
             Value::Number(_) | Value::String(_) => Ok(Op::Cmp(ordering, or_equal, Operand::new(field, value))),
             _ => Err(invalid(

@@ -6,8 +6,8 @@ pub mod fields;
 pub mod filter;
 pub mod values;
 
-use crate::error::{ApiError, Loc};
-use crate::model::TaskStatus;
+use crate::errors::{Invalid, Loc};
+use crate::model::{BucketCounts, UploadStatus};
 use crate::validate::FieldReader;
 use fields::FieldPath;
 use filter::Filter;
@@ -47,19 +47,19 @@ pub struct PageParams<'a> {
     pub offset: Option<&'a str>,
 }
 
-fn query_int(raw: &str, name: &str, min: u64, max: u64) -> Result<u64, ApiError> {
+fn query_int(raw: &str, name: &str, min: u64, max: u64) -> Result<u64, Invalid> {
     let loc = vec![Loc::from("query"), Loc::from(name)];
     let n: u64 = raw
         .parse()
-        .map_err(|_| ApiError::invalid(loc.clone(), "int_parsing", "Input should be a valid integer"))?;
+        .map_err(|_| Invalid::at(loc.clone(), "int_parsing", "Input should be a valid integer"))?;
     if n < min {
-        Err(ApiError::invalid(
+        Err(Invalid::at(
             loc,
             "greater_than_equal",
             format!("Input should be greater than or equal to {min}"),
         ))
     } else if n > max {
-        Err(ApiError::invalid(
+        Err(Invalid::at(
             loc,
             "less_than_equal",
             format!("Input should be less than or equal to {max}"),
@@ -70,7 +70,7 @@ fn query_int(raw: &str, name: &str, min: u64, max: u64) -> Result<u64, ApiError>
 }
 
 impl ListRequest {
-    pub fn parse(body: Option<&Value>, page: PageParams<'_>) -> Result<Self, ApiError> {
+    pub fn parse(body: Option<&Value>, page: PageParams<'_>) -> Result<Self, Invalid> {
         let empty = Value::Object(Default::default());
         let body = body.filter(|b| !b.is_null()).unwrap_or(&empty);
         let mut r = FieldReader::object(body, vec![Loc::from("body")])?;
@@ -180,7 +180,7 @@ fn created_at() -> FieldPath {
     FieldPath::parse("created_at").unwrap_or_else(|| unreachable!("created_at is an upload field"))
 }
 
-fn parse_sort(value: &Value) -> Result<Sort, ApiError> {
+fn parse_sort(value: &Value) -> Result<Sort, Invalid> {
     let mut r = FieldReader::object(value, vec![Loc::from("body"), Loc::from("sort")])?;
     r.forbid_unknown(&["field", "direction"]);
     let field = r.optional_str("field").unwrap_or("created_at");
@@ -200,7 +200,12 @@ fn parse_sort(value: &Value) -> Result<Sort, ApiError> {
     r.finish()?;
     match (path, descending) {
         (Some(field), Some(descending)) => Ok(Sort { field, descending }),
-        _ => Err(ApiError::Internal),
+        // `finish` succeeded, so both parsed.
+        _ => Err(Invalid::at(
+            vec![Loc::from("body"), Loc::from("sort")],
+            "value_error",
+            "invalid sort",
+        )),
     }
 }
 
@@ -213,38 +218,19 @@ fn search_matches(upload: &Value, needle: &str) -> bool {
     in_filename || upload.get("metadata").is_some_and(|m| values::text_contains(m, needle))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Pagination {
+/// Where a page stands among all the matches of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageInfo {
     pub total: u64,
-    pub page: u64,
-    pub page_size: u32,
-    pub total_pages: u64,
-    /// A path with query (`…/uploads/list?limit=20&offset=40`) that, POSTed with the same
-    /// body, returns the next page; `null` on the last page.
-    pub next_page: Option<String>,
-    pub previous_page: Option<String>,
-}
-
-impl Pagination {
-    pub fn new(total: u64, limit: u32, offset: u64, list_path: &str) -> Self {
-        let limit64 = u64::from(limit);
-        let link = |offset: u64| format!("{list_path}?limit={limit}&offset={offset}");
-        Self {
-            total,
-            page: offset / limit64 + 1,
-            page_size: limit,
-            total_pages: total.div_ceil(limit64),
-            next_page: (offset.saturating_add(limit64) < total).then(|| link(offset + limit64)),
-            previous_page: (offset > 0).then(|| link(offset.saturating_sub(limit64))),
-        }
-    }
+    pub limit: u32,
+    pub offset: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Stats {
     pub total_uploads: u64,
     pub total_size_bytes: u64,
-    pub uploads_by_status: BTreeMap<TaskStatus, u64>,
+    pub uploads_by_status: BTreeMap<UploadStatus, u64>,
     pub avg_file_size_bytes: u64,
     pub unique_buckets: u64,
 }
@@ -259,7 +245,7 @@ impl Stats {
             let status = upload
                 .get("status")
                 .cloned()
-                .and_then(|s| serde_json::from_value::<TaskStatus>(s).ok());
+                .and_then(|s| serde_json::from_value::<UploadStatus>(s).ok());
             stats.add(status, 1, size);
             buckets.insert(
                 upload
@@ -273,7 +259,17 @@ impl Stats {
         stats.finish()
     }
 
-    pub fn add(&mut self, status: Option<TaskStatus>, count: u64, bytes: u64) {
+    /// A bucket's stats, from its counters.
+    pub fn of_counts(counts: &BucketCounts) -> Self {
+        let mut stats = Stats::default();
+        for (status, count) in &counts.by_status {
+            stats.add(Some(*status), count.uploads, count.bytes);
+        }
+        stats.unique_buckets = u64::from(stats.total_uploads > 0);
+        stats.finish()
+    }
+
+    pub fn add(&mut self, status: Option<UploadStatus>, count: u64, bytes: u64) {
         self.total_uploads += count;
         self.total_size_bytes += bytes;
         if let Some(status) = status.filter(|_| count > 0) {

@@ -20,10 +20,7 @@ fn matches(filters: Value, u: &Value) -> bool {
 fn loc_of(body: Value) -> Value {
     match ListRequest::parse(Some(&body), PageParams::default()) {
         Ok(_) => panic!("accepted {body}"),
-        Err(err) => {
-            assert_eq!(err.status(), 422);
-            err.body()["detail"][0]["loc"].clone()
-        }
+        Err(crate::errors::Invalid(errors)) => serde_json::to_value(&errors[0].loc).unwrap(),
     }
 }
 
@@ -304,7 +301,7 @@ fn query_string_pagination_wins_over_the_body() {
         },
     )
     .unwrap_err();
-    assert_eq!(err.body()["detail"][0]["loc"], json!(["query", "limit"]));
+    assert_eq!(serde_json::to_value(&err.0[0].loc).unwrap(), json!(["query", "limit"]));
     let err = ListRequest::parse(
         None,
         PageParams {
@@ -313,28 +310,7 @@ fn query_string_pagination_wins_over_the_body() {
         },
     )
     .unwrap_err();
-    assert_eq!(err.body()["detail"][0]["loc"], json!(["query", "offset"]));
-}
-
-#[test]
-fn pagination_links() {
-    let p = Pagination::new(45, 20, 20, "/v1/buckets/b/uploads/list");
-    assert_eq!((p.page, p.total_pages), (2, 3));
-    assert_eq!(
-        p.next_page.as_deref(),
-        Some("/v1/buckets/b/uploads/list?limit=20&offset=40")
-    );
-    assert_eq!(
-        p.previous_page.as_deref(),
-        Some("/v1/buckets/b/uploads/list?limit=20&offset=0")
-    );
-    let last = Pagination::new(45, 20, 40, "/l");
-    assert_eq!(last.next_page, None);
-    let first = Pagination::new(0, 20, 0, "/l");
-    assert_eq!(
-        (first.total_pages, first.next_page.clone(), first.previous_page.clone()),
-        (0, None, None)
-    );
+    assert_eq!(serde_json::to_value(&err.0[0].loc).unwrap(), json!(["query", "offset"]));
 }
 
 #[test]

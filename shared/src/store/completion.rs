@@ -1,13 +1,15 @@
-//! The writes that move an upload out of PENDING (and PROCESSING), each a single conditional write or
-//! transaction so that a transition happens exactly once however many requests race.
+//! The writes that change an upload's status, each one conditional transaction so that a
+//! transition happens exactly once however many requests race: completion (with its
+//! object, hash marker, batch and task), failure, the hand-off to asynchronous
+//! confirmation, and deletion.
 
 use super::transact::ConditionsFailed;
 use super::uploads::{UPLOAD_SORT_KEY, upload_item};
-use super::{Item, Store, key_pair, to_item};
+use super::{Conflict, Item, Store, StoreError, key_pair, to_item};
 use crate::aws::invalid_request;
-use crate::confirm::Completion;
-use crate::error::ApiError;
-use crate::model::{Batch, BucketObject, HashMarker, Task, TaskStatus, Upload};
+use crate::errors::Failure;
+use crate::ids::{BatchId, BucketId, ObjectId, TaskId};
+use crate::model::{Batch, BucketObject, Completion, HashMarker, Task, TaskStatus, Transition, Upload, UploadStatus};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 const OBJECT: &str = "object";
@@ -15,43 +17,29 @@ const MARKER: &str = "dedupe";
 const TASK: &str = "task";
 const BATCH: &str = "batch";
 
-fn marker_pk(bucket_id: &str, file_hash: &str) -> String {
+fn marker_pk(bucket_id: &BucketId, file_hash: &str) -> String {
     format!("hash#{bucket_id}#{file_hash}")
 }
 
-/// Why a completion transaction did not apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conflict {
-    /// The upload is no longer PENDING: another request completed or failed it.
-    UploadChanged,
-    /// Another upload with the same bytes became the original first.
-    MarkerTaken,
-}
-
 impl Store {
-    pub async fn object(&self, object_id: &str) -> Result<Option<BucketObject>, ApiError> {
-        self.get(object_id, OBJECT).await
+    pub async fn object(&self, object_id: &ObjectId) -> Result<Option<BucketObject>, Failure> {
+        self.get(object_id.as_str(), OBJECT).await
     }
 
-    pub async fn hash_marker(&self, bucket_id: &str, file_hash: &str) -> Result<Option<HashMarker>, ApiError> {
+    pub async fn hash_marker(&self, bucket_id: &BucketId, file_hash: &str) -> Result<Option<HashMarker>, Failure> {
         self.get(&marker_pk(bucket_id, file_hash), MARKER).await
     }
 
-    /// Replaces an upload that is still in `from`'s status (PENDING, or PROCESSING for the
-    /// worker) with its completed form, creating its object, claiming its hash marker,
-    /// moving it in the bucket's counters and, for an asynchronous confirmation, completing
-    /// its task — all in one transaction (with the batch `auto_submit_batch` asked for), so
-    /// nothing is written unless all of it is.
-    pub async fn complete_upload(
-        &self,
-        completion: &Completion,
-        from: &Upload,
-        task: Option<&Task>,
-    ) -> Result<Result<(), Conflict>, ApiError> {
-        let completed = &completion.upload;
-        let mut items = vec![self.transact_put(upload_item(completed)?, Some(status_condition(from.status)))?];
+    /// Applies a completion: the upload replaced by its completed form (on the condition
+    /// that it is still in the status it was read with), its object, its hash marker
+    /// claimed, its counters moved, its batch and the task it completes along — all or
+    /// nothing. `Conflict::UploadChanged` when another request changed the upload first,
+    /// `Conflict::MarkerTaken` when another upload of the same bytes became the original.
+    pub async fn complete_upload(&self, completion: &Completion) -> Result<(), StoreError> {
+        let Transition { before, after } = &completion.transition;
+        let mut items = vec![self.transact_put(upload_item(after)?, Some(status_condition(before.status.as_str())))?];
         if let Some(object) = &completion.object {
-            let item = to_item(object, &key_pair(object.object_id.clone(), OBJECT))?;
+            let item = to_item(object, &key_pair(object.object_id.to_string(), OBJECT))?;
             items.push(self.transact_put(item, None)?);
         }
         let marker_index = completion.claim.as_ref().map(|_| items.len());
@@ -63,58 +51,52 @@ impl Store {
             items.push(self.transact_put(item, None)?);
         }
         if let Some((batch, batch_task)) = &completion.batch {
-            items.push(self.transact_put(to_item(batch, &key_pair(batch.batch_id.clone(), BATCH))?, None)?);
+            items.push(self.transact_put(batch_item(batch)?, None)?);
             items.push(self.transact_put(task_item(batch_task)?, None)?);
         }
-        items.push(self.counters_move(&completed.bucket_id, Some(from), Some(completed))?);
-        if let Some(task) = task {
-            items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending)))?);
+        items.push(self.counters_move(&after.bucket_id, Some(before), Some(after))?);
+        if let Some(task) = &completion.task {
+            items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending.as_str())))?);
         }
         match self.transact("complete upload", items).await? {
-            Ok(()) => Ok(Ok(())),
-            Err(ConditionsFailed(failed)) if failed.contains(&0) => Ok(Err(Conflict::UploadChanged)),
+            Ok(()) => Ok(()),
+            Err(ConditionsFailed(failed)) if failed.contains(&0) => Err(StoreError::Conflict(Conflict::UploadChanged)),
             Err(ConditionsFailed(failed)) if marker_index.is_some_and(|i| failed.contains(&i)) => {
-                Ok(Err(Conflict::MarkerTaken))
+                Err(StoreError::Conflict(Conflict::MarkerTaken))
             }
             Err(ConditionsFailed(failed)) => {
                 // A clash of a fresh object id, or a task that ended while its upload had not.
                 tracing::error!(?failed, "completion transaction failed a condition");
-                Err(ApiError::Unavailable)
+                Err(Failure::Unavailable.into())
             }
         }
     }
 
-    /// Replaces an upload that is still in `from`'s status with its failed form (moving it
-    /// in the counters, and failing its task when given). `false` when it was no longer.
-    pub async fn fail_upload(&self, failed: &Upload, from: &Upload, task: Option<&Task>) -> Result<bool, ApiError> {
-        debug_assert_eq!(failed.status, TaskStatus::Failed);
-        let mut items = vec![
-            self.transact_put(upload_item(failed)?, Some(status_condition(from.status)))?,
-            self.counters_move(&failed.bucket_id, Some(from), Some(failed))?,
-        ];
+    /// Applies a transition to FAILED (moving the upload in the counters, and failing its
+    /// task when given). `Conflict::UploadChanged` when it was no longer in `before`'s status.
+    pub async fn fail_upload(&self, transition: &Transition, task: Option<&Task>) -> Result<(), StoreError> {
+        debug_assert_eq!(transition.after.status, UploadStatus::Failed);
+        let mut items = self.transition_items(transition)?;
         if let Some(task) = task {
-            items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending)))?);
+            items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending.as_str())))?);
         }
-        Ok(self.transact("fail upload", items).await?.is_ok())
+        self.transact_transition("fail upload", items).await
     }
 
-    /// Hands a PENDING upload to asynchronous confirmation: the upload becomes PROCESSING
-    /// with its task, and the task is created, together. `false` when it was not PENDING.
-    pub async fn start_processing(&self, processing: &Upload, from: &Upload, task: &Task) -> Result<bool, ApiError> {
-        let items = vec![
-            self.transact_put(upload_item(processing)?, Some(status_condition(TaskStatus::Pending)))?,
-            self.counters_move(&processing.bucket_id, Some(from), Some(processing))?,
-            self.transact_put(task_item(task)?, None)?,
-        ];
-        Ok(self.transact("start processing", items).await?.is_ok())
+    /// Hands a PENDING upload to asynchronous confirmation: the transition to PROCESSING and
+    /// the new task, together.
+    pub async fn start_processing(&self, transition: &Transition, task: &Task) -> Result<(), StoreError> {
+        let mut items = self.transition_items(transition)?;
+        items.push(self.transact_put(task_item(task)?, None)?);
+        self.transact_transition("start processing", items).await
     }
 
     /// Deletes an upload that is still in the status it was read with, and takes it out of
-    /// its bucket's counters, in one transaction. `false` when its status had changed (or
-    /// it was gone).
-    pub async fn delete_upload(&self, upload: &Upload) -> Result<bool, ApiError> {
-        let (expression, names, values) = status_condition(upload.status);
-        let [pk, sk] = key_pair(upload.upload_id.clone(), UPLOAD_SORT_KEY);
+    /// its bucket's counters, in one transaction. `Conflict::UploadChanged` when its status
+    /// had changed (or it was gone).
+    pub async fn delete_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        let (expression, names, values) = status_condition(upload.status.as_str());
+        let [pk, sk] = key_pair(upload.upload_id.to_string(), UPLOAD_SORT_KEY);
         let delete = Delete::builder()
             .table_name(&self.table)
             .key(pk.0, AttributeValue::S(pk.1))
@@ -128,19 +110,45 @@ impl Store {
             TransactWriteItem::builder().delete(delete).build(),
             self.counters_move(&upload.bucket_id, Some(upload), None)?,
         ];
-        Ok(self.transact("delete upload", items).await?.is_ok())
+        self.transact_transition("delete upload", items).await
     }
 
-    pub async fn batch(&self, batch_id: &str) -> Result<Option<Batch>, ApiError> {
-        self.get(batch_id, BATCH).await
+    pub async fn batch(&self, batch_id: &BatchId) -> Result<Option<Batch>, Failure> {
+        self.get(batch_id.as_str(), BATCH).await
     }
 
-    pub async fn task(&self, task_id: &str) -> Result<Option<Task>, ApiError> {
-        self.get(task_id, TASK).await
+    pub async fn task(&self, task_id: &TaskId) -> Result<Option<Task>, Failure> {
+        self.get(task_id.as_str(), TASK).await
+    }
+
+    /// The upload replaced on the condition that it is still in `before`'s status, and
+    /// moved in the counters.
+    fn transition_items(&self, transition: &Transition) -> Result<Vec<TransactWriteItem>, Failure> {
+        let Transition { before, after } = transition;
+        Ok(vec![
+            self.transact_put(upload_item(after)?, Some(status_condition(before.status.as_str())))?,
+            self.counters_move(&after.bucket_id, Some(before), Some(after))?,
+        ])
+    }
+
+    /// Runs a transaction whose first item is the upload's conditional write.
+    async fn transact_transition(
+        &self,
+        context: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        match self.transact(context, items).await? {
+            Ok(()) => Ok(()),
+            Err(ConditionsFailed(failed)) if failed.contains(&0) => Err(StoreError::Conflict(Conflict::UploadChanged)),
+            Err(ConditionsFailed(failed)) => {
+                tracing::error!(context, ?failed, "transaction failed a condition");
+                Err(Failure::Unavailable.into())
+            }
+        }
     }
 
     /// A transactional Put; without a condition, the item must not exist yet.
-    pub(super) fn transact_put(&self, item: Item, condition: Option<Condition>) -> Result<TransactWriteItem, ApiError> {
+    pub(super) fn transact_put(&self, item: Item, condition: Option<Condition>) -> Result<TransactWriteItem, Failure> {
         let (expression, names, values) = condition.unwrap_or_else(|| {
             (
                 "attribute_not_exists(pk)".to_owned(),
@@ -167,14 +175,18 @@ pub(super) type Condition = (
 );
 
 /// The item exists and has `status`.
-fn status_condition(status: TaskStatus) -> Condition {
+fn status_condition(status: &str) -> Condition {
     (
         "#status = :expected".to_owned(),
         [("#status".to_owned(), "status".to_owned())].into(),
-        [(":expected".to_owned(), AttributeValue::S(status.as_str().to_owned()))].into(),
+        [(":expected".to_owned(), AttributeValue::S(status.to_owned()))].into(),
     )
 }
 
-fn task_item(task: &Task) -> Result<Item, ApiError> {
-    to_item(task, &key_pair(task.task_id.clone(), TASK))
+fn task_item(task: &Task) -> Result<Item, Failure> {
+    to_item(task, &key_pair(task.task_id.to_string(), TASK))
+}
+
+fn batch_item(batch: &Batch) -> Result<Item, Failure> {
+    to_item(batch, &key_pair(batch.batch_id.to_string(), BATCH))
 }

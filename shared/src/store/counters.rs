@@ -4,35 +4,36 @@
 
 use super::{Store, key_pair};
 use crate::aws::invalid_request;
-use crate::error::ApiError;
-use crate::model::{TaskStatus, Upload};
-use crate::query::Stats;
+use crate::errors::Failure;
+use crate::ids::BucketId;
+use crate::model::{BucketCounts, StatusCount, Upload, UploadStatus};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 const COUNTERS: &str = "counters";
 
-fn count_attr(status: TaskStatus) -> String {
+fn count_attr(status: UploadStatus) -> String {
     format!("count_{status}")
 }
 
-fn bytes_attr(status: TaskStatus) -> String {
+fn bytes_attr(status: UploadStatus) -> String {
     format!("bytes_{status}")
 }
 
 /// One status change's effect: `(status, uploads delta, bytes delta)`.
-pub type Delta = (TaskStatus, i64, i64);
+pub type Delta = (UploadStatus, i64, i64);
 
 impl Store {
     /// An upload changing from `from` to `to` (either absent when it is created or goes
     /// away): it leaves `from`'s count and bytes and enters `to`'s.
     pub(super) fn counters_move(
         &self,
-        bucket_id: &str,
+        bucket_id: &BucketId,
         from: Option<&Upload>,
         to: Option<&Upload>,
-    ) -> Result<TransactWriteItem, ApiError> {
-        let bytes = |u: &Upload| i64::try_from(u.counted_bytes()).map_err(|_| ApiError::Internal);
+    ) -> Result<TransactWriteItem, Failure> {
+        let bytes =
+            |u: &Upload| i64::try_from(u.counted_bytes()).map_err(|_| Failure::bug("an upload of over 2^63 bytes"));
         let mut deltas: Vec<Delta> = Vec::new();
         if let Some(to) = to {
             deltas.push((to.status, 1, bytes(to)?));
@@ -44,7 +45,7 @@ impl Store {
     }
 
     /// Adds the deltas to the bucket's counters.
-    pub(super) fn counters_change(&self, bucket_id: &str, deltas: &[Delta]) -> Result<TransactWriteItem, ApiError> {
+    pub(super) fn counters_change(&self, bucket_id: &BucketId, deltas: &[Delta]) -> Result<TransactWriteItem, Failure> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut clauses = Vec::new();
@@ -56,7 +57,7 @@ impl Store {
             values.insert(format!(":b{i}"), AttributeValue::N(bytes.to_string()));
             clauses.push(format!("#c{i} :c{i}, #b{i} :b{i}"));
         }
-        let [pk, sk] = key_pair(bucket_id.to_owned(), COUNTERS);
+        let [pk, sk] = key_pair(bucket_id.to_string(), COUNTERS);
         let update = Update::builder()
             .table_name(&self.table)
             .key(pk.0, AttributeValue::S(pk.1))
@@ -69,23 +70,24 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The bucket's uploads by status, as list stats (one strongly consistent read).
-    pub async fn bucket_stats(&self, bucket_id: &str) -> Result<Stats, ApiError> {
-        let item: Option<serde_json::Map<String, serde_json::Value>> = self.get(bucket_id, COUNTERS).await?;
+    /// The bucket's uploads and bytes by status (one strongly consistent read).
+    pub async fn bucket_counts(&self, bucket_id: &BucketId) -> Result<BucketCounts, Failure> {
+        let item: Option<serde_json::Map<String, serde_json::Value>> = self.get(bucket_id.as_str(), COUNTERS).await?;
         let number = |item: &serde_json::Map<String, serde_json::Value>, name: &str| {
             item.get(name).and_then(serde_json::Value::as_u64).unwrap_or(0)
         };
-        let mut stats = Stats::default();
+        let mut counts = BucketCounts::default();
         if let Some(item) = item {
-            for status in TaskStatus::ALL {
-                stats.add(
-                    Some(status),
-                    number(&item, &count_attr(status)),
-                    number(&item, &bytes_attr(status)),
-                );
+            for status in UploadStatus::ALL {
+                let count = StatusCount {
+                    uploads: number(&item, &count_attr(status)),
+                    bytes: number(&item, &bytes_attr(status)),
+                };
+                if count.uploads > 0 {
+                    counts.by_status.insert(status, count);
+                }
             }
-            stats.unique_buckets = u64::from(stats.total_uploads > 0);
         }
-        Ok(stats.finish())
+        Ok(counts)
     }
 }

@@ -3,7 +3,8 @@
 
 use super::schema::TTL_ATTRIBUTE;
 use super::{Store, to_item};
-use crate::error::ApiError;
+use crate::errors::Failure;
+use crate::ids::{BucketId, UploadId};
 use crate::model::Upload;
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -17,22 +18,22 @@ const TOMBSTONE_RETENTION_SECS: i64 = 3 * 86_400;
 
 #[derive(Serialize)]
 struct Tombstone<'a> {
-    upload_id: &'a str,
-    bucket_id: &'a str,
+    upload_id: &'a UploadId,
+    bucket_id: &'a BucketId,
     removed_at: Timestamp,
 }
 
 impl Store {
     /// Takes a removed upload out of its bucket's counters, together with a tombstone whose
     /// absence is the condition. `false` when an earlier delivery already did.
-    pub async fn uncount_removed_upload(&self, upload: &Upload) -> Result<bool, ApiError> {
+    pub async fn uncount_removed_upload(&self, upload: &Upload) -> Result<bool, Failure> {
         let now = Timestamp::now();
         let tombstone = Tombstone {
             upload_id: &upload.upload_id,
             bucket_id: &upload.bucket_id,
             removed_at: now,
         };
-        let mut item = to_item(&tombstone, &super::key_pair(upload.upload_id.clone(), REMOVED))?;
+        let mut item = to_item(&tombstone, &super::key_pair(upload.upload_id.to_string(), REMOVED))?;
         item.insert(
             TTL_ATTRIBUTE.to_owned(),
             AttributeValue::N(now.plus_seconds(TOMBSTONE_RETENTION_SECS).epoch_seconds().to_string()),

@@ -5,7 +5,8 @@ use super::schema::IndexSchema;
 use super::uploads::UPLOAD_SORT_KEY;
 use super::{Item, Store, from_item, key_pair};
 use crate::aws::{invalid_request, sdk_failure};
-use crate::error::ApiError;
+use crate::errors::Failure;
+use crate::ids::UploadId;
 use crate::model::Upload;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::{BTreeSet, HashMap};
@@ -29,7 +30,7 @@ impl Store {
         ascending: bool,
         max_items: Option<usize>,
         projection: Option<&BTreeSet<String>>,
-    ) -> Result<IndexRead, ApiError> {
+    ) -> Result<IndexRead, Failure> {
         let mut names = HashMap::from([("#pk".to_owned(), index.partition_key.to_owned())]);
         let projection_expression = projection.map(|attributes| {
             let placeholders: Vec<String> = attributes
@@ -78,13 +79,13 @@ impl Store {
     }
 
     /// The uploads with these ids, in the order given (strongly consistent).
-    pub async fn uploads_by_ids(&self, upload_ids: &[String]) -> Result<Vec<Upload>, ApiError> {
-        let mut found: HashMap<String, Upload> = HashMap::new();
+    pub async fn uploads_by_ids(&self, upload_ids: &[UploadId]) -> Result<Vec<Upload>, Failure> {
+        let mut found: HashMap<UploadId, Upload> = HashMap::new();
         for chunk in upload_ids.chunks(BATCH_GET_MAX) {
             let keys: Vec<Item> = chunk
                 .iter()
                 .map(|id| {
-                    key_pair(id.clone(), UPLOAD_SORT_KEY)
+                    key_pair(id.to_string(), UPLOAD_SORT_KEY)
                         .map(|(name, value)| (name.to_owned(), AttributeValue::S(value)))
                         .into()
                 })

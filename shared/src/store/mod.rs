@@ -59,16 +59,36 @@ mod transact;
 mod uploads;
 
 use crate::aws::{invalid_request, sdk_failure};
-use crate::error::ApiError;
+use crate::errors::Failure;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
-pub use completion::Conflict;
 pub use uploads::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY, record_expiry};
 
 pub type Item = HashMap<String, AttributeValue>;
+
+/// Why a conditional write did not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The upload is no longer in the status the transition started from: another request
+    /// changed it (or it is gone).
+    UploadChanged,
+    /// Another upload with the same bytes became the original first.
+    MarkerTaken,
+    /// The name is taken (namespaces per tenant, buckets per namespace).
+    NameTaken,
+}
+
+/// A write that did not happen: a condition that did not hold, or a failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("conditional write refused: {0:?}")]
+    Conflict(Conflict),
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -88,17 +108,21 @@ impl Store {
         Self::new(aws_sdk_dynamodb::Client::new(sdk), table)
     }
 
+    /// The SDK client, for tests that look at items directly.
+    #[cfg(feature = "test-support")]
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
 
+    /// The table, for tests that look at items directly.
+    #[cfg(feature = "test-support")]
     pub fn table(&self) -> &str {
         &self.table
     }
 
     /// Creates the table from `schema` unless it exists. Used by the local setup and tests;
     /// in AWS the table comes from `template.yaml`.
-    pub async fn ensure_table(&self) -> Result<bool, ApiError> {
+    pub async fn ensure_table(&self) -> Result<bool, Failure> {
         if self
             .client
             .describe_table()
@@ -122,7 +146,7 @@ impl Store {
     }
 
     /// Turns on TTL on `schema::TTL_ATTRIBUTE`, as `template.yaml` declares it.
-    async fn ensure_ttl(&self) -> Result<(), ApiError> {
+    async fn ensure_ttl(&self) -> Result<(), Failure> {
         use aws_sdk_dynamodb::types::{TimeToLiveSpecification, TimeToLiveStatus};
         let current = self
             .client
@@ -150,7 +174,7 @@ impl Store {
         Ok(())
     }
 
-    async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, ApiError> {
+    async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, Failure> {
         let output = self
             .client
             .get_item()
@@ -166,11 +190,9 @@ impl Store {
 }
 
 /// Serializes `record` to an item, leaving out nulls, and adds the key attributes.
-pub(crate) fn to_item<T: Serialize>(record: &T, keys: &[(&str, String)]) -> Result<Item, ApiError> {
-    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(record).map_err(|err| {
-        tracing::error!(error = %err, "record does not serialize to an item");
-        ApiError::Internal
-    })?;
+pub(crate) fn to_item<T: Serialize>(record: &T, keys: &[(&str, String)]) -> Result<Item, Failure> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(record)
+        .map_err(|err| Failure::bug(format!("a record does not serialize to an item: {err}")))?;
     item.retain(|_, value| !value.is_null());
     for (name, value) in keys {
         item.insert((*name).to_owned(), AttributeValue::S(value.clone()));
@@ -178,11 +200,9 @@ pub(crate) fn to_item<T: Serialize>(record: &T, keys: &[(&str, String)]) -> Resu
     Ok(item)
 }
 
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|err| {
-        tracing::error!(error = %err, "stored item does not deserialize");
-        ApiError::Internal
-    })
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, Failure> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+        .map_err(|err| Failure::bug(format!("a stored item does not deserialize: {err}")))
 }
 
 fn key_pair(pk: String, sk: &str) -> [(&'static str, String); 2] {

@@ -3,7 +3,7 @@
 
 use super::Store;
 use crate::aws::sdk_failure;
-use crate::error::ApiError;
+use crate::errors::Failure;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use std::time::Duration;
@@ -19,7 +19,7 @@ impl Store {
         &self,
         context: &'static str,
         items: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), ConditionsFailed>, ApiError> {
+    ) -> Result<Result<(), ConditionsFailed>, Failure> {
         for attempt in 0..MAX_ATTEMPTS {
             let result = self
                 .client
@@ -50,12 +50,12 @@ impl Store {
             }
             if !codes.iter().any(|c| c.as_deref() == Some("TransactionConflict")) {
                 tracing::error!(context, ?codes, "transaction canceled");
-                return Err(ApiError::Unavailable);
+                return Err(Failure::Unavailable);
             }
             tokio::time::sleep(backoff(attempt)).await;
         }
         tracing::warn!(context, "transaction kept conflicting");
-        Err(ApiError::Unavailable)
+        Err(Failure::Unavailable)
     }
 }
 

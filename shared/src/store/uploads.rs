@@ -1,7 +1,9 @@
 use super::schema::{BY_CREATED_AT, BY_STATUS, TTL_ATTRIBUTE};
 use super::{Item, Store, key_pair, to_item};
-use crate::error::ApiError;
-use crate::model::{TaskStatus, Upload};
+use crate::aws::invalid_request;
+use crate::errors::Failure;
+use crate::ids::{BucketId, UploadId};
+use crate::model::{Upload, UploadStatus};
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -17,8 +19,8 @@ pub const UNCONFIRMED_RETENTION_SECS: i64 = 7 * 86_400;
 /// expired or it failed (`now`), whichever is later.
 pub fn record_expiry(upload: &Upload, now: Timestamp) -> Option<Timestamp> {
     let since = match upload.status {
-        TaskStatus::Pending => upload.expires_at,
-        TaskStatus::Failed => upload.expires_at.max(now),
+        UploadStatus::Pending => upload.expires_at,
+        UploadStatus::Failed => upload.expires_at.max(now),
         _ => return None,
     };
     Some(since.plus_seconds(UNCONFIRMED_RETENTION_SECS))
@@ -28,7 +30,7 @@ pub fn record_expiry(upload: &Upload, now: Timestamp) -> Option<Timestamp> {
 pub(crate) fn index_keys(upload: &Upload) -> [(&'static str, String); 4] {
     let order = format!("{}#{}", upload.created_at, upload.upload_id);
     [
-        (BY_CREATED_AT.partition_key, upload.bucket_id.clone()),
+        (BY_CREATED_AT.partition_key, upload.bucket_id.to_string()),
         (BY_CREATED_AT.sort_key, order.clone()),
         (
             BY_STATUS.partition_key,
@@ -41,8 +43,8 @@ pub(crate) fn index_keys(upload: &Upload) -> [(&'static str, String); 4] {
 /// The item of an upload: the record without its response-only `presigned_url`, with its
 /// table and GSI keys and, unless it completed, its TTL. Status changes replace the whole
 /// item, so completing an upload also takes its TTL away.
-pub(crate) fn upload_item(upload: &Upload) -> Result<Item, ApiError> {
-    let mut keys = key_pair(upload.upload_id.clone(), UPLOAD_SORT_KEY).to_vec();
+pub(crate) fn upload_item(upload: &Upload) -> Result<Item, Failure> {
+    let mut keys = key_pair(upload.upload_id.to_string(), UPLOAD_SORT_KEY).to_vec();
     keys.extend(index_keys(upload));
     let stored = Upload {
         presigned_url: None,
@@ -60,24 +62,21 @@ pub(crate) fn upload_item(upload: &Upload) -> Result<Item, ApiError> {
 
 impl Store {
     /// Stores a new upload and counts it in its bucket's counters, in one transaction.
-    pub async fn insert_upload(&self, upload: &Upload) -> Result<(), ApiError> {
+    pub async fn insert_upload(&self, upload: &Upload) -> Result<(), Failure> {
         let items = vec![
             self.transact_put(upload_item(upload)?, None)?,
             self.counters_move(&upload.bucket_id, None, Some(upload))?,
         ];
         match self.transact("insert upload", items).await? {
             Ok(()) => Ok(()),
-            Err(failed) => {
-                tracing::error!(?failed, "a fresh upload id already existed");
-                Err(ApiError::Internal)
-            }
+            Err(failed) => Err(Failure::bug(format!("a fresh upload id already existed: {failed:?}"))),
         }
     }
 
     /// Bulk-loads uploads of one bucket (benchmarks, migrations): batch writes, then one
     /// counters update per status. Not transactional, and not safe alongside live writes to
     /// the same bucket; the API never uses it.
-    pub async fn import_uploads(&self, bucket_id: &str, uploads: &[Upload]) -> Result<(), ApiError> {
+    pub async fn import_uploads(&self, bucket_id: &BucketId, uploads: &[Upload]) -> Result<(), Failure> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         for chunk in uploads.chunks(25) {
             let mut requests = Vec::with_capacity(chunk.len());
@@ -85,7 +84,7 @@ impl Store {
                 let put = PutRequest::builder()
                     .set_item(Some(upload_item(upload)?))
                     .build()
-                    .map_err(|_| ApiError::Internal)?;
+                    .map_err(invalid_request("import PutRequest"))?;
                 requests.push(WriteRequest::builder().put_request(put).build());
             }
             let mut pending = Some(requests);
@@ -103,11 +102,12 @@ impl Store {
                     .filter(|r| !r.is_empty());
             }
         }
-        let mut deltas: std::collections::BTreeMap<crate::model::TaskStatus, (i64, i64)> = Default::default();
-        for upload in uploads.iter().filter(|u| u.bucket_id == bucket_id) {
+        let mut deltas: std::collections::BTreeMap<UploadStatus, (i64, i64)> = Default::default();
+        for upload in uploads.iter().filter(|u| &u.bucket_id == bucket_id) {
             let delta = deltas.entry(upload.status).or_default();
             delta.0 += 1;
-            delta.1 += i64::try_from(upload.counted_bytes()).map_err(|_| ApiError::Internal)?;
+            delta.1 +=
+                i64::try_from(upload.counted_bytes()).map_err(|_| Failure::bug("an upload of over 2^63 bytes"))?;
         }
         let deltas: Vec<_> = deltas
             .into_iter()
@@ -115,15 +115,15 @@ impl Store {
             .collect();
         if !deltas.is_empty() {
             let change = self.counters_change(bucket_id, &deltas)?;
-            if self.transact("import counters", vec![change]).await?.is_err() {
-                return Err(ApiError::Internal);
+            if let Err(failed) = self.transact("import counters", vec![change]).await? {
+                return Err(Failure::bug(format!("counters update refused: {failed:?}")));
             }
         }
         Ok(())
     }
 
-    pub async fn upload(&self, upload_id: &str) -> Result<Option<Upload>, ApiError> {
-        self.get(upload_id, UPLOAD_SORT_KEY).await
+    pub async fn upload(&self, upload_id: &UploadId) -> Result<Option<Upload>, Failure> {
+        self.get(upload_id.as_str(), UPLOAD_SORT_KEY).await
     }
 }
 
@@ -138,15 +138,15 @@ mod tests {
     fn pending(created_at: Timestamp) -> Upload {
         let body = serde_json::json!({"filename": "a.txt", "content_type": "text/plain", "file_size_bytes": 5});
         let bucket = Bucket {
-            bucket_id: "bkt_1".into(),
-            namespace_id: "ns_1".into(),
+            bucket_id: BucketId::generate(),
+            namespace_id: crate::ids::NamespaceId::generate(),
             name: "b".into(),
             max_file_size_bytes: 10,
             created_at,
         };
         NewUpload::parse(Some(&body), 10)
             .unwrap()
-            .into_pending("upl_1".into(), &bucket, created_at)
+            .into_pending(UploadId::generate(), &bucket, created_at)
     }
 
     #[test]
@@ -161,7 +161,7 @@ mod tests {
     fn a_failed_record_expires_a_retention_period_after_its_url_or_its_failure() {
         let created = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
         let failed = Upload {
-            status: TaskStatus::Failed,
+            status: UploadStatus::Failed,
             ..pending(created)
         };
         let late = created.plus_seconds(DAY);
@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn records_of_uploads_that_completed_or_are_being_confirmed_never_expire() {
         let created = Timestamp::now();
-        for status in [TaskStatus::Completed, TaskStatus::Processing] {
+        for status in [UploadStatus::Completed, UploadStatus::Processing] {
             let upload = Upload {
                 status,
                 ..pending(created)

@@ -1,16 +1,37 @@
 //! Delete Upload: a PENDING or FAILED upload goes away, out of its bucket's counters and,
 //! unless asked otherwise, with its bytes. An upload being confirmed or completed stays.
 
-use super::load_upload;
+use super::lookup::{ReadError, load_upload};
 use crate::app::App;
 use crate::auth::Scope;
-use crate::error::ApiError;
-use crate::model::{TaskStatus, Upload};
-use serde_json::json;
+use crate::errors::{Failure, NotFound};
+use crate::ids::{BucketRef, UploadId};
+use crate::model::{Upload, UploadStatus};
+use crate::store::StoreError;
 
 /// How often the delete is retried when the upload changed status under it (PENDING to
 /// FAILED, say) without becoming undeletable.
 const MAX_ATTEMPTS: usize = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeleteError {
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// Only PENDING and FAILED uploads can be deleted.
+    #[error("the upload is {status} and cannot be deleted")]
+    NotDeletable { upload_id: UploadId, status: UploadStatus },
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl From<ReadError> for DeleteError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotFound(not_found) => not_found.into(),
+            ReadError::Failure(failure) => failure.into(),
+        }
+    }
+}
 
 /// `DELETE …/uploads/{upload_id}`. The record goes in one conditional transaction (on the
 /// status it was read with, with the counters), so a confirmation racing it either
@@ -19,48 +40,43 @@ const MAX_ATTEMPTS: usize = 4;
 pub async fn delete_upload(
     app: &App,
     scope: &Scope,
-    bucket_identifier: &str,
-    upload_id: &str,
+    bucket: &BucketRef,
+    upload_id: &UploadId,
     delete_s3_object: bool,
-) -> Result<(), ApiError> {
-    let (_, mut upload) = load_upload(app, scope, bucket_identifier, upload_id).await?;
+) -> Result<(), DeleteError> {
+    let (_, mut upload) = load_upload(app, scope, bucket, upload_id).await?;
     for _ in 0..MAX_ATTEMPTS {
-        if !matches!(upload.status, TaskStatus::Pending | TaskStatus::Failed) {
-            return Err(not_deletable(&upload));
+        if !matches!(upload.status, UploadStatus::Pending | UploadStatus::Failed) {
+            return Err(DeleteError::NotDeletable {
+                upload_id: upload.upload_id,
+                status: upload.status,
+            });
         }
-        if app.store.delete_upload(&upload).await? {
-            if delete_s3_object {
-                remove_bytes(app, &upload).await;
+        match app.store.delete_upload(&upload).await {
+            Ok(()) => {
+                if delete_s3_object {
+                    remove_bytes(app, &upload).await;
+                }
+                return Ok(());
             }
-            return Ok(());
+            Err(StoreError::Conflict(_)) => {}
+            Err(StoreError::Failure(failure)) => return Err(failure.into()),
         }
         upload = app
             .store
             .upload(upload_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("upload", upload_id))?;
+            .ok_or_else(|| NotFound::new("upload", upload_id))?;
     }
-    Err(ApiError::Unavailable)
+    Err(Failure::Unavailable.into())
 }
 
 /// The record is gone already, so a failed delete is logged, not answered: the staging
 /// prefix's lifecycle rule removes staged bytes, and only a confirmation that copied and
 /// then lost to this delete leaves a final copy, which it removes itself.
 async fn remove_bytes(app: &App, upload: &Upload) {
-    let keys = [upload.staging_key(), upload.final_key().to_owned()];
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    if let Err(err) = app.objects.delete_all(&keys).await {
+    let staging_key = upload.staging_key();
+    if let Err(err) = app.objects.delete_all(&[&staging_key, upload.final_key()]).await {
         tracing::warn!(error = %err, upload_id = %upload.upload_id, "deleted upload's bytes left for the lifecycle rule");
-    }
-}
-
-fn not_deletable(upload: &Upload) -> ApiError {
-    ApiError::Conflict {
-        message: format!(
-            "The upload is {} and cannot be deleted: only PENDING and FAILED uploads can.",
-            upload.status
-        ),
-        code: "upload_not_deletable",
-        details: Some(json!({ "upload_id": upload.upload_id, "status": upload.status })),
     }
 }

@@ -1,7 +1,8 @@
 //! The Create Upload request: parsing, validation and defaults.
 
-use crate::error::{ApiError, Loc};
-use crate::model::{BLOB_TYPES, Bucket, JsonMap, STAGING_PREFIX, TaskStatus, Upload, blob_type_for};
+use crate::errors::{Invalid, Loc};
+use crate::ids::UploadId;
+use crate::model::{BlobType, Bucket, JsonMap, STAGING_PREFIX, Upload, UploadStatus};
 use crate::time::Timestamp;
 use crate::validate::FieldReader;
 use serde_json::Value;
@@ -45,7 +46,7 @@ pub struct NewUpload {
     pub metadata: JsonMap,
     pub object_metadata: JsonMap,
     pub blob_property: String,
-    pub blob_type: String,
+    pub blob_type: BlobType,
     pub create_object_on_confirm: bool,
     pub skip_duplicates: bool,
     /// Lowercase SHA-256 hex, when the client declared one: verified at confirmation.
@@ -58,19 +59,22 @@ pub struct NewUpload {
 impl NewUpload {
     /// Validates `body` (located at `["body"]`) for a bucket accepting files up to
     /// `max_file_size_bytes`, reporting every problem at once.
-    pub fn parse(body: Option<&Value>, max_file_size_bytes: u64) -> Result<Self, ApiError> {
-        let Some(body) = body else {
-            return Err(ApiError::invalid(vec!["body".into()], "missing", "Field required"));
-        };
+    pub fn parse(body: Option<&Value>, max_file_size_bytes: u64) -> Result<Self, Invalid> {
+        let missing = || Invalid::at(vec!["body".into()], "missing", "Field required");
+        let body = body.ok_or_else(missing)?;
         let mut r = FieldReader::object(body, vec![Loc::from("body")])?;
         r.forbid_unknown(ACCEPTED_KEYS);
 
         let filename = r
             .required_str("filename")
             .and_then(|name| check(&mut r, "filename", filename_problem(name), name));
-        let content_type = r
-            .required_str("content_type")
-            .and_then(|ct| check(&mut r, "content_type", content_type_problem(ct), ct));
+        let content_type = r.required_str("content_type").and_then(|ct| match mime_of(ct) {
+            Ok(mime) => Some((ct, mime)),
+            Err(problem) => {
+                r.error("content_type", "value_error", problem);
+                None
+            }
+        });
         let file_size_bytes = r
             .optional_u64("file_size_bytes")
             .and_then(|n| r.in_range("file_size_bytes", n, 1, max_file_size_bytes));
@@ -89,13 +93,13 @@ impl NewUpload {
             .optional_str("blob_property")
             .and_then(|p| check(&mut r, "blob_property", text_problem(p, MAX_FILENAME_BYTES), p));
         let blob_type = r.optional_str("blob_type").and_then(|t| {
-            let upper = t.to_ascii_uppercase();
-            let known = BLOB_TYPES.iter().find(|b| **b == upper).copied();
+            let known = BlobType::parse(t);
             if known.is_none() {
+                let names: Vec<&str> = BlobType::ALL.iter().map(|b| b.as_str()).collect();
                 r.error(
                     "blob_type",
                     "enum",
-                    format!("Input should be one of {}", BLOB_TYPES.join(", ")),
+                    format!("Input should be one of {}", names.join(", ")),
                 );
             }
             known
@@ -124,17 +128,15 @@ impl NewUpload {
         r.finish()?;
 
         // `finish` succeeded, so every required field parsed; the `ok_or` arms cannot be taken.
-        let missing = || ApiError::Internal;
         let filename = filename.ok_or_else(missing)?.to_owned();
-        let content_type = content_type.ok_or_else(missing)?.to_owned();
-        let mime: mime::Mime = content_type.parse().map_err(|_| missing())?;
+        let (content_type, mime) = content_type.ok_or_else(missing)?;
         let blob_property = blob_property
             .map(str::to_owned)
             .unwrap_or_else(|| stem(&filename).to_owned());
         Ok(NewUpload {
-            blob_type: blob_type.unwrap_or_else(|| blob_type_for(&mime)).to_owned(),
+            blob_type: blob_type.unwrap_or_else(|| BlobType::for_mime(&mime)),
             filename,
-            content_type,
+            content_type: content_type.to_owned(),
             file_size_bytes,
             presigned_url_expiration: expiration.and_then(|e| u32::try_from(e).ok()).ok_or_else(missing)?,
             metadata: metadata.unwrap_or_default(),
@@ -152,7 +154,7 @@ impl NewUpload {
     /// The PENDING upload this request creates in `bucket`. Its keys are chosen here: the
     /// URL writes `incoming/{namespace_id}/{bucket_id}/{upload_id}/{filename}`, and
     /// confirmation copies the bytes to the same key without `incoming/`.
-    pub fn into_pending(self, upload_id: String, bucket: &Bucket, created_at: Timestamp) -> Upload {
+    pub fn into_pending(self, upload_id: UploadId, bucket: &Bucket, created_at: Timestamp) -> Upload {
         Upload {
             s3_key: format!(
                 "{STAGING_PREFIX}{}/{}/{}/{}",
@@ -163,7 +165,7 @@ impl NewUpload {
             filename: self.filename,
             content_type: self.content_type,
             presigned_url_expiration: self.presigned_url_expiration,
-            status: TaskStatus::Pending,
+            status: UploadStatus::Pending,
             create_object_on_confirm: self.create_object_on_confirm,
             created_at,
             expires_at: created_at.plus_seconds(self.presigned_url_expiration.into()),
@@ -191,13 +193,13 @@ impl NewUpload {
     /// The upload this request makes when `original`, a COMPLETED upload of the bucket,
     /// already holds the declared bytes: completed at once as its duplicate, sharing its
     /// bytes and object, with nothing to upload.
-    pub fn into_duplicate(self, upload_id: String, bucket: &Bucket, now: Timestamp, original: &Upload) -> Upload {
+    pub fn into_duplicate(self, upload_id: UploadId, bucket: &Bucket, now: Timestamp, original: &Upload) -> Upload {
         let message = format!(
             "File already exists with the same content hash: no upload needed. This upload is a duplicate of {}.",
             original.upload_id
         );
         Upload {
-            status: TaskStatus::Completed,
+            status: UploadStatus::Completed,
             s3_key: original.final_key().to_owned(),
             file_size_bytes: original.file_size_bytes,
             is_duplicate: true,
@@ -251,11 +253,13 @@ fn filename_problem(name: &str) -> Option<String> {
     })
 }
 
-fn content_type_problem(ct: &str) -> Option<String> {
-    text_problem(ct, MAX_CONTENT_TYPE_BYTES).or_else(|| match ct.parse::<mime::Mime>() {
-        Ok(_) => None,
-        Err(_) => Some("must be a MIME type such as 'video/mp4'".into()),
-    })
+/// The MIME type a `content_type` names, or what is wrong with it.
+fn mime_of(ct: &str) -> Result<mime::Mime, String> {
+    if let Some(problem) = text_problem(ct, MAX_CONTENT_TYPE_BYTES) {
+        return Err(problem);
+    }
+    ct.parse()
+        .map_err(|_| "must be a MIME type such as 'video/mp4'".to_owned())
 }
 
 fn json_map(r: &mut FieldReader<'_>, field: &str) -> Option<JsonMap> {
@@ -313,15 +317,11 @@ mod tests {
     fn detail(body: Value) -> Vec<(String, String)> {
         match NewUpload::parse(Some(&body), 5 * GIB) {
             Ok(_) => vec![],
-            Err(err) => err.body()["detail"]
-                .as_array()
-                .unwrap()
+            Err(Invalid(errors)) => errors
                 .iter()
-                .map(|e| {
-                    (
-                        e["loc"][1].as_str().unwrap().to_owned(),
-                        e["type"].as_str().unwrap().to_owned(),
-                    )
+                .map(|e| match &e.loc[1] {
+                    Loc::Field(field) => (field.clone(), e.kind.clone()),
+                    Loc::Index(i) => (i.to_string(), e.kind.clone()),
                 })
                 .collect(),
         }
@@ -335,7 +335,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.blob_property, "clip.final");
-        assert_eq!(u.blob_type, "VIDEO");
+        assert_eq!(u.blob_type, BlobType::Video);
         assert_eq!(u.presigned_url_expiration, 3600);
         assert!(u.create_object_on_confirm && u.skip_duplicates);
         assert_eq!(u.file_hash, None);
@@ -383,7 +383,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.presigned_url_expiration, 60);
-        assert_eq!(u.blob_type, "IMAGE");
+        assert_eq!(u.blob_type, BlobType::Image);
         assert_eq!(u.blob_property, "thumbnail");
         assert_eq!(u.file_hash.as_deref(), Some(hash.to_ascii_lowercase().as_str()));
         assert!(!u.create_object_on_confirm && !u.skip_duplicates);
@@ -454,14 +454,14 @@ mod tests {
 
     #[test]
     fn rejects_a_missing_or_non_object_body() {
-        let Err(err) = NewUpload::parse(None, GIB) else {
+        let Err(Invalid(errors)) = NewUpload::parse(None, GIB) else {
             panic!()
         };
-        assert_eq!(err.status(), 422);
-        let Err(err) = NewUpload::parse(Some(&json!("x")), GIB) else {
+        assert_eq!(errors[0].kind, "missing");
+        let Err(Invalid(errors)) = NewUpload::parse(Some(&json!("x")), GIB) else {
             panic!()
         };
-        assert_eq!(err.body()["detail"][0]["loc"], json!(["body"]));
+        assert_eq!(errors[0].loc, vec![Loc::from("body")]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod seed;
 
+use bucket_uploads::ids::{NamespaceId, TenantId};
 use bucket_uploads::store::Store;
 use bucket_uploads::{ApiError, tenancy};
 use clap::{Parser, Subcommand};
@@ -32,14 +33,14 @@ enum Command {
         name: String,
     },
     CreateNamespace {
-        #[arg(long)]
-        tenant: String,
+        #[arg(long, value_parser = tenant_id)]
+        tenant: TenantId,
         #[arg(long)]
         name: String,
     },
     CreateBucket {
-        #[arg(long)]
-        namespace: String,
+        #[arg(long, value_parser = namespace_id)]
+        namespace: NamespaceId,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -47,8 +48,8 @@ enum Command {
     },
     /// Creates an API key for a tenant and prints it (once).
     CreateApiKey {
-        #[arg(long)]
-        tenant: String,
+        #[arg(long, value_parser = tenant_id)]
+        tenant: TenantId,
         #[arg(long)]
         label: Option<String>,
     },
@@ -62,11 +63,19 @@ enum Command {
     },
 }
 
+fn tenant_id(value: &str) -> Result<TenantId, String> {
+    TenantId::parse(value).ok_or_else(|| format!("not a tenant id (tnt_…): {value}"))
+}
+
+fn namespace_id(value: &str) -> Result<NamespaceId, String> {
+    NamespaceId::parse(value).ok_or_else(|| format!("not a namespace id (ns_…): {value}"))
+}
+
 async fn run(cli: Cli) -> Result<serde_json::Value, ApiError> {
     let sdk = bucket_uploads::aws::sdk_config().await;
-    let store = Store::from_sdk(&sdk, cli.table);
+    let store = Store::from_sdk(&sdk, &cli.table);
     Ok(match cli.command {
-        Command::CreateTable => json!({ "table": store.table(), "created": store.ensure_table().await? }),
+        Command::CreateTable => json!({ "table": cli.table, "created": store.ensure_table().await? }),
         Command::CreateTenant { name } => json!(tenancy::create_tenant(&store, &name).await?),
         Command::CreateNamespace { tenant, name } => json!(tenancy::create_namespace(&store, &tenant, &name).await?),
         Command::CreateBucket {

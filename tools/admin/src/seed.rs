@@ -1,6 +1,6 @@
 //! `seed-dev`: the dev tenant, namespace, bucket and key behind `make dev`.
 
-use bucket_uploads::auth::authenticate;
+use bucket_uploads::auth::{AuthError, authenticate};
 use bucket_uploads::store::Store;
 use bucket_uploads::{ApiError, tenancy};
 use serde_json::{Value, json};
@@ -42,8 +42,8 @@ pub async fn seed_dev(store: &Store, env_file: &Path, api_url: &str) -> Result<V
 async fn still_valid(store: &Store, key: &str, namespace: &str) -> Result<Option<(String, String, String)>, ApiError> {
     let scope = match authenticate(store, Some(&format!("Bearer {key}")), Some(namespace)).await {
         Ok(scope) => scope,
-        Err(ApiError::Unauthorized(_) | ApiError::NotFound { .. }) => return Ok(None),
-        Err(other) => return Err(other),
+        Err(AuthError::Unauthorized | AuthError::NamespaceNotFound(_)) => return Ok(None),
+        Err(other) => return Err(other.into()),
     };
     let bucket = store.bucket_by_name(&scope.namespace.namespace_id, BUCKET).await?;
     Ok(bucket.map(|b| (key.to_owned(), scope.namespace.name, b.name)))

@@ -1,11 +1,18 @@
-//! The Lambda/HTTP edge shared by every function: parameter extraction, JSON bodies,
-//! rendering, and the request loop with its span. Handlers stay a few lines long.
+//! The Lambda/HTTP edge shared by every function: parameters parsed into their types, JSON
+//! bodies, the operations' errors mapped to statuses and bodies ([`error`]), responses
+//! (with List's pagination links, [`list`]), and the request loop with its span. Handlers
+//! stay a few lines long.
+
+mod error;
+mod list;
+
+pub use error::ApiError;
+pub use list::{ListResponse, Pagination};
 
 use crate::app::App;
 use crate::auth::{Caller, Scope, authenticate, identify};
-use crate::error::{ApiError, Loc};
-use crate::ids::IdKind;
-use crate::names::is_valid_name;
+use crate::errors::Loc;
+use crate::ids::{BatchId, BucketRef, IdKind, TaskId, UploadId};
 use crate::routes::Route;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde::Serialize;
@@ -86,22 +93,22 @@ fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 
 /// Authenticates the caller and resolves its namespace from the request headers.
 pub async fn scope(app: &App, request: &Request) -> Result<Scope, ApiError> {
-    authenticate(
+    Ok(authenticate(
         &app.store,
         header(request, "authorization"),
         header(request, "x-namespace"),
     )
-    .await
+    .await?)
 }
 
 /// Authenticates the caller and, when the request names one, resolves its namespace.
 pub async fn caller(app: &App, request: &Request) -> Result<Caller, ApiError> {
-    identify(
+    Ok(identify(
         &app.store,
         header(request, "authorization"),
         header(request, "x-namespace"),
     )
-    .await
+    .await?)
 }
 
 /// A path parameter: from API Gateway's `pathParameters` when present, otherwise matched
@@ -126,41 +133,39 @@ fn path_error(name: &str, msg: &str) -> ApiError {
 }
 
 /// `{bucket_identifier}`: a bucket id or a valid bucket name.
-pub fn bucket_identifier(request: &Request, route: Route) -> Result<String, ApiError> {
+pub fn bucket_identifier(request: &Request, route: Route) -> Result<BucketRef, ApiError> {
     let value = path_param(request, route, "bucket_identifier").unwrap_or_default();
-    if IdKind::Bucket.matches(&value) || is_valid_name(&value) {
-        Ok(value)
-    } else {
-        Err(path_error(
-            "bucket_identifier",
-            "must be a bucket id (bkt_…) or a bucket name",
-        ))
-    }
+    BucketRef::parse(&value)
+        .ok_or_else(|| path_error("bucket_identifier", "must be a bucket id (bkt_…) or a bucket name"))
 }
 
-/// An id path parameter (`{upload_id}`, `{task_id}`, `{batch_id}`) of the given kind.
-fn id_param(request: &Request, route: Route, name: &str, kind: IdKind) -> Result<String, ApiError> {
+/// An id path parameter (`{upload_id}`, `{task_id}`, `{batch_id}`), parsed into its type.
+fn id_param<T>(
+    request: &Request,
+    route: Route,
+    name: &str,
+    kind: IdKind,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, ApiError> {
     let value = path_param(request, route, name).unwrap_or_default();
-    if kind.matches(&value) {
-        Ok(value)
-    } else {
-        Err(path_error(
+    parse(&value).ok_or_else(|| {
+        path_error(
             name,
             &format!("must be an id of the form {kind}… (26 base-32 characters after the prefix)"),
-        ))
-    }
+        )
+    })
 }
 
-pub fn upload_id(request: &Request, route: Route) -> Result<String, ApiError> {
-    id_param(request, route, "upload_id", IdKind::Upload)
+pub fn upload_id(request: &Request, route: Route) -> Result<UploadId, ApiError> {
+    id_param(request, route, "upload_id", UploadId::KIND, UploadId::parse)
 }
 
-pub fn task_id(request: &Request, route: Route) -> Result<String, ApiError> {
-    id_param(request, route, "task_id", IdKind::Task)
+pub fn task_id(request: &Request, route: Route) -> Result<TaskId, ApiError> {
+    id_param(request, route, "task_id", TaskId::KIND, TaskId::parse)
 }
 
-pub fn batch_id(request: &Request, route: Route) -> Result<String, ApiError> {
-    id_param(request, route, "batch_id", IdKind::Batch)
+pub fn batch_id(request: &Request, route: Route) -> Result<BatchId, ApiError> {
+    id_param(request, route, "batch_id", BatchId::KIND, BatchId::parse)
 }
 
 /// A query parameter's first value.
@@ -227,8 +232,14 @@ mod tests {
     #[test]
     fn path_params_fall_back_to_the_route_template() {
         let req = request("/v1/buckets/media/uploads/upl_01hzx3q5n1v8w6t2k9r4m7p0ab", "");
-        assert_eq!(bucket_identifier(&req, GET_UPLOAD).unwrap(), "media");
-        assert_eq!(upload_id(&req, GET_UPLOAD).unwrap(), "upl_01hzx3q5n1v8w6t2k9r4m7p0ab");
+        assert_eq!(
+            bucket_identifier(&req, GET_UPLOAD).unwrap(),
+            BucketRef::Name("media".into())
+        );
+        assert_eq!(
+            upload_id(&req, GET_UPLOAD).unwrap().as_str(),
+            "upl_01hzx3q5n1v8w6t2k9r4m7p0ab"
+        );
         let bad = request("/v1/buckets/bad%20name/uploads/123", "");
         assert_eq!(bucket_identifier(&bad, GET_UPLOAD).unwrap_err().status(), 422);
         assert_eq!(

@@ -1,60 +1,22 @@
-//! The API's errors and the one place that maps them to HTTP statuses and bodies.
+//! The one place that maps the operations' errors to HTTP statuses and bodies.
 //!
-//! Client errors use the contract's envelope
+//! Each operation returns its own error ([`ConfirmError`], [`DeleteError`], …); here they
+//! become an [`ApiError`], the response a client reads. Client errors use the contract's envelope
 //! `{"success": false, "status", "error": {"message", "type", "code", "details"}}`.
 //! Request-shape errors (422) carry FastAPI's `{"detail": [{"loc", "msg", "type"}]}`, which
 //! the seeds declare, *and* the envelope (`type: ValidationError`, the same list under
 //! `details.errors`), which Mixpeek's SDK parses every error body as.
 //! Server-side failures never echo their cause: it is logged, and the body is generic.
 
-use serde::Serialize;
+use crate::auth::AuthError;
+use crate::confirm::ConfirmError;
+use crate::errors::{Failure, FieldError, Invalid, Loc, NotFound};
+use crate::listing::ListError;
+use crate::tenancy::TenancyError;
+use crate::uploads::{CreateError, DeleteError, ReadError};
 use serde_json::{Value, json};
 
-/// One segment of a validation error location: a field name or an array index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Loc {
-    Field(String),
-    Index(usize),
-}
-
-impl From<&str> for Loc {
-    fn from(s: &str) -> Self {
-        Loc::Field(s.to_owned())
-    }
-}
-
-impl From<String> for Loc {
-    fn from(s: String) -> Self {
-        Loc::Field(s)
-    }
-}
-
-impl From<usize> for Loc {
-    fn from(i: usize) -> Self {
-        Loc::Index(i)
-    }
-}
-
-/// One entry of an `HTTPValidationError` detail list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub loc: Vec<Loc>,
-    pub msg: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-impl FieldError {
-    pub fn new(loc: Vec<Loc>, kind: &str, msg: impl Into<String>) -> Self {
-        Self {
-            loc,
-            msg: msg.into(),
-            kind: kind.to_owned(),
-        }
-    }
-}
-
+/// An error as a client receives it: a status and a body.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("unauthorized: {0}")]
@@ -93,6 +55,14 @@ impl ApiError {
 
     pub fn invalid(loc: Vec<Loc>, kind: &str, msg: impl Into<String>) -> Self {
         ApiError::Validation(vec![FieldError::new(loc, kind, msg)])
+    }
+
+    fn bad_request(message: String, code: &'static str, details: Value) -> Self {
+        ApiError::BadRequest {
+            message,
+            code: Some(code),
+            details: Some(details),
+        }
     }
 
     /// The message a client reads in `error.message`.
@@ -183,6 +153,150 @@ fn validation_summary(errors: &[FieldError]) -> String {
         })
         .collect();
     format!("Request validation failed: {}", parts.join("; "))
+}
+
+const UNAUTHORIZED: &str = "Invalid or missing API key. Send 'Authorization: Bearer sk_…'.";
+
+impl From<Invalid> for ApiError {
+    fn from(Invalid(errors): Invalid) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
+impl From<NotFound> for ApiError {
+    fn from(NotFound { resource, id }: NotFound) -> Self {
+        ApiError::NotFound { resource, id }
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Unavailable => ApiError::Unavailable,
+            Failure::Bug(_) => ApiError::Internal,
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Unauthorized => ApiError::Unauthorized(UNAUTHORIZED),
+            AuthError::NamespaceRequired => ApiError::invalid(
+                vec![Loc::from("header"), Loc::from("x-namespace")],
+                "missing",
+                "Field required",
+            ),
+            AuthError::NamespaceNotFound(not_found) => not_found.into(),
+            AuthError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotFound(not_found) => not_found.into(),
+            ReadError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<CreateError> for ApiError {
+    fn from(err: CreateError) -> Self {
+        match err {
+            CreateError::Invalid(invalid) => invalid.into(),
+            CreateError::NotFound(not_found) => not_found.into(),
+            CreateError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<ListError> for ApiError {
+    fn from(err: ListError) -> Self {
+        match err {
+            ListError::Invalid(invalid) => invalid.into(),
+            ListError::NotFound(not_found) => not_found.into(),
+            ListError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<DeleteError> for ApiError {
+    fn from(err: DeleteError) -> Self {
+        match err {
+            DeleteError::NotFound(not_found) => not_found.into(),
+            DeleteError::NotDeletable { upload_id, status } => ApiError::Conflict {
+                message: format!("The upload is {status} and cannot be deleted: only PENDING and FAILED uploads can."),
+                code: "upload_not_deletable",
+                details: Some(json!({ "upload_id": upload_id, "status": status })),
+            },
+            DeleteError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<ConfirmError> for ApiError {
+    fn from(err: ConfirmError) -> Self {
+        let message = err.to_string();
+        match err {
+            ConfirmError::Invalid(invalid) => invalid.into(),
+            ConfirmError::NotFound(not_found) => not_found.into(),
+            ConfirmError::Failure(failure) => failure.into(),
+            ConfirmError::NotUploaded { upload_id, s3_key } => ApiError::bad_request(
+                message,
+                "file_not_uploaded",
+                json!({ "upload_id": upload_id, "s3_key": s3_key }),
+            ),
+            ConfirmError::Mismatch(mismatch) => {
+                let code = match mismatch {
+                    crate::confirm::Mismatch::Etag { .. } => "etag_mismatch",
+                    crate::confirm::Mismatch::FileSize { .. } => "file_size_mismatch",
+                    crate::confirm::Mismatch::FileHash { .. } => "file_hash_mismatch",
+                };
+                let details =
+                    json!({ "field": mismatch.field(), "expected": mismatch.expected(), "actual": mismatch.actual() });
+                ApiError::bad_request(message, code, details)
+            }
+            ConfirmError::TooLarge { max, actual } => ApiError::bad_request(
+                message,
+                "file_too_large",
+                json!({ "max_file_size_bytes": max, "actual": actual }),
+            ),
+            ConfirmError::Expired { upload_id, expires_at } => ApiError::bad_request(
+                message,
+                "upload_expired",
+                json!({ "upload_id": upload_id, "expires_at": expires_at }),
+            ),
+            ConfirmError::Failed { upload_id, .. } => {
+                ApiError::bad_request(message, "upload_failed", json!({ "upload_id": upload_id }))
+            }
+            ConfirmError::NotPending { upload_id, status } => ApiError::bad_request(
+                message,
+                "upload_not_pending",
+                json!({ "upload_id": upload_id, "status": status }),
+            ),
+        }
+    }
+}
+
+impl From<TenancyError> for ApiError {
+    fn from(err: TenancyError) -> Self {
+        let message = err.to_string();
+        match err {
+            TenancyError::Invalid(invalid) => invalid.into(),
+            TenancyError::NotFound(not_found) => not_found.into(),
+            TenancyError::NameTaken { resource, name } => {
+                let code = if resource == "bucket" {
+                    "bucket_name_taken"
+                } else {
+                    "namespace_name_taken"
+                };
+                ApiError::bad_request(message, code, json!({ "name": name }))
+            }
+            TenancyError::Failure(failure) => failure.into(),
+        }
+    }
 }
 
 fn capitalize(s: &str) -> String {

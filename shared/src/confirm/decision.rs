@@ -1,0 +1,159 @@
+//! What a confirmation does with an upload, decided from its record alone (no I/O).
+
+use crate::model::{Task, Upload, UploadStatus};
+use crate::time::Timestamp;
+
+/// Who is confirming.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A client (the HTTP endpoint, a batch confirmation, a test): confirms a PENDING upload,
+    /// in the background when `run_async` asks or the object is large.
+    Client { run_async: bool },
+    /// The worker, running the task an earlier confirmation started.
+    Worker(&'a Task),
+}
+
+/// The next step of a confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Verify the stored bytes and record them (from PENDING, or PROCESSING for the worker).
+    Verify,
+    /// PROCESSING: the worker has it. Answer with its task, starting the task again if it
+    /// never ran.
+    Resume,
+    /// Nothing to do: the record is the answer (COMPLETED; for the worker, an upload or task
+    /// that is no longer its to confirm).
+    Settled,
+    /// The upload URL expired before the upload was confirmed: fail it.
+    Expire,
+    /// It cannot be confirmed: it FAILED.
+    Refuse,
+}
+
+/// The next step for `upload` at `now`. A confirmation started before the URL expired may
+/// finish after: only PENDING uploads expire.
+pub fn next_step(upload: &Upload, now: Timestamp, origin: Origin<'_>) -> Step {
+    match origin {
+        Origin::Client { .. } => match upload.status {
+            UploadStatus::Pending if now > upload.expires_at => Step::Expire,
+            UploadStatus::Pending => Step::Verify,
+            UploadStatus::Processing => Step::Resume,
+            UploadStatus::Completed => Step::Settled,
+            UploadStatus::Failed => Step::Refuse,
+        },
+        Origin::Worker(task) => {
+            let its_own = upload.task_id.as_ref() == Some(&task.task_id);
+            if upload.status == UploadStatus::Processing && its_own && !task.status.is_terminal() {
+                Step::Verify
+            } else {
+                Step::Settled
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{BucketId, NamespaceId, TaskId, UploadId};
+    use crate::model::{Bucket, ConfirmInputs, TaskKind, TaskStatus};
+    use crate::uploads::NewUpload;
+
+    fn upload(status: UploadStatus, task_id: Option<TaskId>) -> Upload {
+        let bucket = Bucket {
+            bucket_id: BucketId::generate(),
+            namespace_id: NamespaceId::generate(),
+            name: "b".into(),
+            max_file_size_bytes: 10,
+            created_at: Timestamp::now(),
+        };
+        let body =
+            serde_json::json!({"filename": "a.txt", "content_type": "text/plain", "presigned_url_expiration": 60});
+        let pending =
+            NewUpload::parse(Some(&body), 10)
+                .unwrap()
+                .into_pending(UploadId::generate(), &bucket, Timestamp::now());
+        Upload {
+            status,
+            task_id,
+            ..pending
+        }
+    }
+
+    fn task(status: TaskStatus) -> Task {
+        let inputs = ConfirmInputs {
+            upload_id: UploadId::generate(),
+            bucket_id: BucketId::generate(),
+            etag: None,
+            file_size_bytes: None,
+            auto_submit_batch: false,
+        };
+        let kind = TaskKind::Confirm { inputs, outputs: None };
+        Task {
+            status,
+            ..Task::pending(TaskId::generate(), NamespaceId::generate(), kind, Timestamp::now())
+        }
+    }
+
+    const CLIENT: Origin<'static> = Origin::Client { run_async: false };
+
+    #[test]
+    fn a_client_verifies_pending_uploads_until_their_url_expires() {
+        let pending = upload(UploadStatus::Pending, None);
+        assert_eq!(next_step(&pending, pending.expires_at, CLIENT), Step::Verify);
+        let later = pending.expires_at.plus_seconds(1);
+        assert_eq!(next_step(&pending, later, CLIENT), Step::Expire);
+        assert_eq!(
+            next_step(&pending, later, Origin::Client { run_async: true }),
+            Step::Expire
+        );
+    }
+
+    #[test]
+    fn a_client_is_answered_from_the_record_of_any_other_upload() {
+        let now = Timestamp::now();
+        let processing = upload(UploadStatus::Processing, Some(TaskId::generate()));
+        assert_eq!(next_step(&processing, now, CLIENT), Step::Resume);
+        let late = processing.expires_at.plus_seconds(3600);
+        assert_eq!(
+            next_step(&processing, late, CLIENT),
+            Step::Resume,
+            "processing never expires"
+        );
+        assert_eq!(
+            next_step(&upload(UploadStatus::Completed, None), late, CLIENT),
+            Step::Settled
+        );
+        assert_eq!(
+            next_step(&upload(UploadStatus::Failed, None), now, CLIENT),
+            Step::Refuse
+        );
+    }
+
+    #[test]
+    fn the_worker_verifies_only_the_processing_upload_of_its_running_task() {
+        let now = Timestamp::now();
+        let running = task(TaskStatus::Pending);
+        let mine = upload(UploadStatus::Processing, Some(running.task_id.clone()));
+        assert_eq!(next_step(&mine, now, Origin::Worker(&running)), Step::Verify);
+        let late = mine.expires_at.plus_seconds(3600);
+        assert_eq!(
+            next_step(&mine, late, Origin::Worker(&running)),
+            Step::Verify,
+            "it started in time"
+        );
+        let ended = task(TaskStatus::Failed);
+        let ended_mine = upload(UploadStatus::Processing, Some(ended.task_id.clone()));
+        assert_eq!(next_step(&ended_mine, now, Origin::Worker(&ended)), Step::Settled);
+        let others = upload(UploadStatus::Processing, Some(TaskId::generate()));
+        assert_eq!(next_step(&others, now, Origin::Worker(&running)), Step::Settled);
+        for status in [UploadStatus::Pending, UploadStatus::Completed, UploadStatus::Failed] {
+            let settled = upload(status, Some(running.task_id.clone()));
+            assert_eq!(
+                next_step(&settled, now, Origin::Worker(&running)),
+                Step::Settled,
+                "{status}"
+            );
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Why a confirmation did not complete its upload. The messages are the ones clients read
+//! (and the ones a failed upload keeps); the HTTP edge adds the status, `code` and details.
+
+use crate::errors::{Failure, Invalid, NotFound};
+use crate::ids::UploadId;
+use crate::model::UploadStatus;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfirmError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// Nothing at the staging key (nor a copy at the final one): the upload stays PENDING.
+    #[error("The file has not been uploaded yet: PUT it to the presigned URL, then confirm again.")]
+    NotUploaded { upload_id: UploadId, s3_key: String },
+    /// The stored bytes are not what the client or the upload says they are.
+    #[error("The uploaded file's {} does not match: expected {}, found {}.", .0.field(), .0.expected(), .0.actual())]
+    Mismatch(Mismatch),
+    /// More bytes than the bucket accepts (only an upload created without a size gets here).
+    #[error("The uploaded file has {actual} bytes, more than the bucket's maximum of {max}.")]
+    TooLarge { max: u64, actual: u64 },
+    /// Confirmed after its URL expired: the upload is (now) FAILED.
+    #[error("The upload expired at {expires_at} and can no longer be confirmed; create a new upload.")]
+    Expired { upload_id: UploadId, expires_at: Timestamp },
+    /// The upload FAILED earlier, for `message`.
+    #[error("{message}")]
+    Failed { upload_id: UploadId, message: String },
+    #[error("The upload is {status} and cannot be confirmed now.")]
+    NotPending { upload_id: UploadId, status: UploadStatus },
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+/// What did not match, expected and actual.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    Etag { expected: String, actual: String },
+    FileSize { expected: u64, actual: u64 },
+    FileHash { expected: String, actual: String },
+}
+
+impl Mismatch {
+    pub fn field(&self) -> &'static str {
+        match self {
+            Mismatch::Etag { .. } => "etag",
+            Mismatch::FileSize { .. } => "file_size_bytes",
+            Mismatch::FileHash { .. } => "file_hash",
+        }
+    }
+
+    /// The expected value as JSON (strings quoted, sizes as numbers).
+    pub fn expected(&self) -> serde_json::Value {
+        match self {
+            Mismatch::Etag { expected, .. } | Mismatch::FileHash { expected, .. } => expected.as_str().into(),
+            Mismatch::FileSize { expected, .. } => (*expected).into(),
+        }
+    }
+
+    pub fn actual(&self) -> serde_json::Value {
+        match self {
+            Mismatch::Etag { actual, .. } | Mismatch::FileHash { actual, .. } => actual.as_str().into(),
+            Mismatch::FileSize { actual, .. } => (*actual).into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_differs() {
+        let size = ConfirmError::Mismatch(Mismatch::FileSize {
+            expected: 13,
+            actual: 12,
+        });
+        assert_eq!(
+            size.to_string(),
+            "The uploaded file's file_size_bytes does not match: expected 13, found 12."
+        );
+        let etag = ConfirmError::Mismatch(Mismatch::Etag {
+            expected: "0123".into(),
+            actual: "abcd".into(),
+        });
+        assert_eq!(
+            etag.to_string(),
+            "The uploaded file's etag does not match: expected \"0123\", found \"abcd\"."
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Create Upload: a PENDING upload with its presigned PUT URL, or a completed duplicate
+//! when the bucket already holds the declared bytes.
+
+use super::NewUpload;
+use super::lookup::{ReadError, resolve_bucket};
+use crate::app::App;
+use crate::auth::Scope;
+use crate::errors::{Failure, Invalid, NotFound};
+use crate::ids::{BucketRef, UploadId};
+use crate::model::{Bucket, Upload, UploadStatus};
+use crate::objects::PutRequirements;
+use crate::time::Timestamp;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl From<ReadError> for CreateError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotFound(not_found) => not_found.into(),
+            ReadError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+/// Creates an upload and returns it: PENDING with its presigned PUT URL or, when the
+/// declared `file_hash` names bytes a COMPLETED upload of the bucket already holds (and
+/// `skip_duplicates`), COMPLETED at once as that upload's duplicate, with no URL.
+pub async fn create_upload(
+    app: &App,
+    scope: &Scope,
+    bucket: &BucketRef,
+    body: Option<&Value>,
+) -> Result<Upload, CreateError> {
+    let bucket = resolve_bucket(app, scope, bucket).await?;
+    let new = NewUpload::parse(body, bucket.max_file_size_bytes)?;
+    let (upload_id, now) = (UploadId::generate(), Timestamp::now());
+    if let Some(original) = already_stored(app, &bucket, &new).await? {
+        let duplicate = new.into_duplicate(upload_id, &bucket, now, &original);
+        app.store.insert_upload(&duplicate).await?;
+        return Ok(duplicate);
+    }
+    let checksum_required = new.checksum_required;
+    let mut upload = new.into_pending(upload_id, &bucket, now);
+    let needs = PutRequirements {
+        content_type: &upload.content_type,
+        content_length: upload.file_size_bytes,
+        sha256_hex: upload.file_hash.as_deref().filter(|_| checksum_required),
+    };
+    let expires_in = Duration::from_secs(upload.presigned_url_expiration.into());
+    let presigned_url = app.objects.presign_put(&upload.s3_key, &needs, expires_in).await?;
+    let message = put_instructions(&needs);
+    app.store.insert_upload(&upload).await?;
+    upload.presigned_url = Some(presigned_url);
+    upload.message = Some(message);
+    Ok(upload)
+}
+
+/// The COMPLETED upload of the bucket holding the bytes `new` declares, when it may stand
+/// in for them: `skip_duplicates`, a declared hash, and no declared size that differs.
+async fn already_stored(app: &App, bucket: &Bucket, new: &NewUpload) -> Result<Option<Upload>, Failure> {
+    let Some(hash) = new.file_hash.as_deref().filter(|_| new.skip_duplicates) else {
+        return Ok(None);
+    };
+    let Some(marker) = app.store.hash_marker(&bucket.bucket_id, hash).await? else {
+        return Ok(None);
+    };
+    let original = app.store.upload(&marker.upload_id).await?;
+    Ok(original.filter(|o| {
+        o.status == UploadStatus::Completed && new.file_size_bytes.is_none_or(|size| Some(size) == o.file_size_bytes)
+    }))
+}
+
+/// Tells the client exactly which headers its PUT must carry to match the signature.
+fn put_instructions(needs: &PutRequirements<'_>) -> String {
+    let mut message = format!(
+        "PUT the file to presigned_url with the header Content-Type: {}",
+        needs.content_type
+    );
+    if needs.sha256_hex.is_some() {
+        message.push_str(" and x-amz-checksum-sha256: <base64 of the SHA-256 digest>");
+    }
+    if let Some(length) = needs.content_length {
+        message.push_str(&format!(" ({length} bytes)"));
+    }
+    message.push_str(", then call confirm.");
+    message
+}
