@@ -126,9 +126,9 @@ async fn verify_and_record(
     request: &ConfirmRequest,
     origin: Origin<'_>,
 ) -> Result<Upload, ConfirmError> {
-    let located = locate(&app.objects, &upload)
-        .await?
-        .ok_or_else(|| verify::not_uploaded(&upload))?;
+    let Some(located) = locate(&app.objects, &upload).await? else {
+        return not_uploaded(app, &upload).await;
+    };
     let task = match origin {
         Origin::Client { run_async } if run_async || located.info().size >= ASYNC_THRESHOLD_BYTES => {
             return start_async(app, upload, request, bucket).await;
@@ -146,6 +146,7 @@ async fn verify_and_record(
     .await
     {
         Ok(verified) => verified,
+        Err(Rejection::Keep(ConfirmError::NotUploaded { .. })) => return not_uploaded(app, &upload).await,
         Err(Rejection::Keep(err)) => return Err(err),
         // The worker's failures go through the state machine's Catch, which fails the task too.
         Err(Rejection::Fail(err)) if task.is_some() => return Err(err),
@@ -244,6 +245,15 @@ async fn resume(app: &App, upload: Upload) -> Result<Upload, ConfirmError> {
         app.dispatcher.start(&task).await?;
     }
     Ok(upload)
+}
+
+/// No bytes at either key. A confirmation that completed (or failed) the upload meanwhile
+/// removed the staged copy: then the upload's record is the answer.
+async fn not_uploaded(app: &App, upload: &Upload) -> Result<Upload, ConfirmError> {
+    match app.store.upload(&upload.upload_id).await? {
+        Some(current) if current.status == upload.status => Err(verify::not_uploaded(upload)),
+        _ => settled(app, upload).await,
+    }
 }
 
 /// The upload after another request changed it first. When it is gone (deleted, or its
