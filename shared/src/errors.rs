@@ -79,6 +79,19 @@ impl NotFound {
     }
 }
 
+/// The error of an operation on something a request names, with a body to validate
+/// (create, list): the body is invalid, the caller cannot see what it names, or a
+/// dependency failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
 /// A dependency (DynamoDB, S3, Step Functions) failed, or the code met a state it cannot
 /// handle. The cause is logged where it happened and never shown to clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

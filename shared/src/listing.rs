@@ -14,7 +14,7 @@
 
 use crate::app::App;
 use crate::auth::Scope;
-use crate::errors::{Failure, Invalid, NotFound};
+use crate::errors::{Failure, RequestError};
 use crate::ids::{BucketRef, UploadId};
 use crate::model::{Bucket, Upload, UploadStatus};
 use crate::query::filter::{CaseSensitive, Condition, Filter, Op};
@@ -22,28 +22,11 @@ use crate::query::values::{Operand, equals};
 use crate::query::{ListRequest, PageInfo, PageParams, Stats, evaluate};
 use crate::store::from_item;
 use crate::store::schema::{BY_CREATED_AT, BY_STATUS};
-use crate::uploads::{ReadError, download_url, resolve_bucket};
+use crate::uploads::{download_url, resolve_bucket};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ListError {
-    #[error(transparent)]
-    Invalid(#[from] Invalid),
-    #[error(transparent)]
-    NotFound(#[from] NotFound),
-    #[error(transparent)]
-    Failure(#[from] Failure),
-}
-
-impl From<ReadError> for ListError {
-    fn from(err: ReadError) -> Self {
-        match err {
-            ReadError::NotFound(not_found) => not_found.into(),
-            ReadError::Failure(failure) => failure.into(),
-        }
-    }
-}
+pub type ListError = RequestError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessPath {

@@ -10,10 +10,9 @@
 
 use crate::auth::AuthError;
 use crate::confirm::ConfirmError;
-use crate::errors::{Failure, FieldError, Invalid, Loc, NotFound};
-use crate::listing::ListError;
+use crate::errors::{Failure, FieldError, Invalid, Loc, NotFound, RequestError};
 use crate::tenancy::TenancyError;
-use crate::uploads::{CreateError, DeleteError, ReadError};
+use crate::uploads::{DeleteError, ReadError};
 use serde_json::{Value, json};
 
 /// An error as a client receives it: a status and a body.
@@ -202,22 +201,12 @@ impl From<ReadError> for ApiError {
     }
 }
 
-impl From<CreateError> for ApiError {
-    fn from(err: CreateError) -> Self {
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
         match err {
-            CreateError::Invalid(invalid) => invalid.into(),
-            CreateError::NotFound(not_found) => not_found.into(),
-            CreateError::Failure(failure) => failure.into(),
-        }
-    }
-}
-
-impl From<ListError> for ApiError {
-    fn from(err: ListError) -> Self {
-        match err {
-            ListError::Invalid(invalid) => invalid.into(),
-            ListError::NotFound(not_found) => not_found.into(),
-            ListError::Failure(failure) => failure.into(),
+            RequestError::Invalid(invalid) => invalid.into(),
+            RequestError::NotFound(not_found) => not_found.into(),
+            RequestError::Failure(failure) => failure.into(),
         }
     }
 }

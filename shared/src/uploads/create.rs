@@ -2,10 +2,10 @@
 //! when the bucket already holds the declared bytes.
 
 use super::NewUpload;
-use super::lookup::{ReadError, resolve_bucket};
+use super::lookup::resolve_bucket;
 use crate::app::App;
 use crate::auth::Scope;
-use crate::errors::{Failure, Invalid, NotFound};
+use crate::errors::{Failure, RequestError};
 use crate::ids::{BucketRef, UploadId};
 use crate::model::{Bucket, Upload, UploadStatus};
 use crate::objects::PutRequirements;
@@ -13,24 +13,7 @@ use crate::time::Timestamp;
 use serde_json::Value;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CreateError {
-    #[error(transparent)]
-    Invalid(#[from] Invalid),
-    #[error(transparent)]
-    NotFound(#[from] NotFound),
-    #[error(transparent)]
-    Failure(#[from] Failure),
-}
-
-impl From<ReadError> for CreateError {
-    fn from(err: ReadError) -> Self {
-        match err {
-            ReadError::NotFound(not_found) => not_found.into(),
-            ReadError::Failure(failure) => failure.into(),
-        }
-    }
-}
+pub type CreateError = RequestError;
 
 /// Creates an upload and returns it: PENDING with its presigned PUT URL or, when the
 /// declared `file_hash` names bytes a COMPLETED upload of the bucket already holds (and

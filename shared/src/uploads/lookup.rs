@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::auth::Scope;
-use crate::errors::{Failure, NotFound};
+use crate::errors::{Failure, NotFound, RequestError};
 use crate::ids::{BucketRef, UploadId};
 use crate::model::{Bucket, Upload};
 
@@ -13,6 +13,15 @@ pub enum ReadError {
     NotFound(#[from] NotFound),
     #[error(transparent)]
     Failure(#[from] Failure),
+}
+
+impl From<ReadError> for RequestError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotFound(not_found) => not_found.into(),
+            ReadError::Failure(failure) => failure.into(),
+        }
+    }
 }
 
 /// Resolves `{bucket_identifier}` (a bucket id or name) within the caller's namespace.
