@@ -8,7 +8,7 @@
 use crate::aws::sdk_failure;
 use crate::errors::Failure;
 use crate::ids::TaskId;
-use crate::model::Task;
+use crate::model::{Task, TaskKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::future::Future;
@@ -20,6 +20,11 @@ use std::time::Duration;
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum WorkerEvent {
     Confirm {
+        task_id: TaskId,
+    },
+    /// Confirm the items of a batch confirmation; a run that runs out of time saves what it
+    /// did and answers the same event with `"more": true`, and the state machine runs it again.
+    ConfirmBatch {
         task_id: TaskId,
     },
     Fail {
@@ -47,11 +52,33 @@ impl WorkerEvent {
 
     pub fn task_id(&self) -> &TaskId {
         match self {
-            WorkerEvent::Confirm { task_id } | WorkerEvent::Fail { task_id, .. } => task_id,
+            WorkerEvent::Confirm { task_id }
+            | WorkerEvent::ConfirmBatch { task_id }
+            | WorkerEvent::Fail { task_id, .. } => task_id,
         }
     }
 
-    fn to_value(&self) -> Value {
+    /// The event that runs `task`, when a worker runs tasks of its kind.
+    pub fn start(task: &Task) -> Option<Self> {
+        let task_id = task.task_id.clone();
+        match task.kind {
+            TaskKind::Confirm { .. } => Some(WorkerEvent::Confirm { task_id }),
+            TaskKind::ConfirmBatch { .. } => Some(WorkerEvent::ConfirmBatch { task_id }),
+            TaskKind::ProcessBatch { .. } => None,
+        }
+    }
+
+    /// What the worker answers when it did part of the work: this event again, marked for
+    /// the state machine's loop.
+    pub fn more(&self) -> Value {
+        let mut value = self.to_value();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("more".to_owned(), Value::Bool(true));
+        }
+        value
+    }
+
+    pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
@@ -88,7 +115,12 @@ pub enum Dispatcher {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Succeeded,
-    Failed { error_type: String, message: String },
+    /// The worker did part of the work and asks to be run again (`"more": true`).
+    Continue,
+    Failed {
+        error_type: String,
+        message: String,
+    },
 }
 
 /// The Retry clause of the state machine's confirm state.
@@ -131,19 +163,22 @@ fn caught(error_type: &str, message: &str) -> Caught {
     }
 }
 
-/// The state machine: run the worker; retry retryable errors with backoff; on a final
-/// error, or when retries run out, run the worker's `fail` action. Returns the last outcome.
-pub async fn run_state_machine<F, Fut>(mut invoke: F, task_id: &TaskId, policy: &RetryPolicy) -> Outcome
+/// The state machine: run the worker with `event`; run it again while it asks for more;
+/// retry retryable errors with backoff; on a final error, or when retries run out, run the
+/// worker's `fail` action. Returns the last outcome.
+pub async fn run_state_machine<F, Fut>(mut invoke: F, event: WorkerEvent, policy: &RetryPolicy) -> Outcome
 where
     F: FnMut(WorkerEvent) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    let task_id = event.task_id().clone();
     let mut attempt = 1;
     loop {
-        let outcome = invoke(WorkerEvent::Confirm {
-            task_id: task_id.clone(),
-        })
-        .await;
+        let outcome = invoke(event.clone()).await;
+        if outcome == Outcome::Continue {
+            attempt = 1;
+            continue;
+        }
         let Outcome::Failed { error_type, message } = &outcome else {
             return outcome;
         };
@@ -186,17 +221,12 @@ impl Dispatcher {
                 client,
                 state_machine_arn,
             } => {
+                let event = WorkerEvent::start(task).ok_or_else(|| Failure::bug("no worker runs this task"))?;
                 let started = client
                     .start_execution()
                     .state_machine_arn(state_machine_arn)
                     .name(task.task_id.as_str())
-                    .input(
-                        WorkerEvent::Confirm {
-                            task_id: task.task_id.clone(),
-                        }
-                        .to_value()
-                        .to_string(),
-                    )
+                    .input(event.to_value().to_string())
                     .send()
                     .await;
                 match started {
@@ -206,11 +236,12 @@ impl Dispatcher {
                 }
             }
             Dispatcher::Local { client, function } => {
-                let (client, function, task_id) = (client.clone(), function.clone(), task.task_id.clone());
+                let event = WorkerEvent::start(task).ok_or_else(|| Failure::bug("no worker runs this task"))?;
+                let (client, function) = (client.clone(), function.clone());
                 // Only locally does work outlive the response: the process keeps running.
                 tokio::spawn(async move {
                     let invoke = |event: WorkerEvent| invoke_local(&client, &function, event.to_value());
-                    run_state_machine(invoke, &task_id, &RetryPolicy::LOCAL).await
+                    run_state_machine(invoke, event, &RetryPolicy::LOCAL).await
                 });
                 Ok(())
             }
@@ -238,7 +269,13 @@ async fn invoke_local(client: &aws_sdk_lambda::Client, function: &str, payload: 
         .function_name(function)
         .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()));
     match request.send().await {
-        Ok(output) if output.function_error().is_none() => Outcome::Succeeded,
+        Ok(output) if output.function_error().is_none() => {
+            let answered: Option<Value> = output.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok());
+            match answered {
+                Some(answer) if answer.get("more") == Some(&Value::Bool(true)) => Outcome::Continue,
+                _ => Outcome::Succeeded,
+            }
+        }
         Ok(output) => function_error(output.payload().map(|p| p.as_ref())).unwrap_or_else(|| Outcome::Failed {
             error_type: "Lambda.Unknown".into(),
             message: String::new(),
@@ -290,6 +327,9 @@ mod tests {
         let script = Mutex::new(script.into_iter());
         let calls = Mutex::new(Vec::new());
         let task_id = TaskId::generate();
+        let start = WorkerEvent::Confirm {
+            task_id: task_id.clone(),
+        };
         let outcome = run_state_machine(
             |event: WorkerEvent| {
                 assert_eq!(event.task_id(), &task_id);
@@ -300,14 +340,14 @@ mod tests {
                         assert!(caught.message().contains("happened"));
                         Outcome::Succeeded
                     }
-                    WorkerEvent::Confirm { .. } => {
+                    WorkerEvent::Confirm { .. } | WorkerEvent::ConfirmBatch { .. } => {
                         calls.lock().unwrap().push("confirm");
                         script.lock().unwrap().next().unwrap()
                     }
                 };
                 async move { next }
             },
-            &task_id,
+            start,
             &FAST,
         )
         .await;
@@ -399,6 +439,25 @@ mod tests {
         .await;
         assert_eq!(outcome, Outcome::Succeeded);
         assert_eq!(calls, ["confirm", "confirm", "confirm"]);
+    }
+
+    #[tokio::test]
+    async fn a_worker_asking_for_more_is_run_again_without_using_up_retries() {
+        let mut script = vec![
+            failed("RetryableError"),
+            failed("RetryableError"),
+            failed("RetryableError"),
+        ];
+        script.extend([
+            Outcome::Continue,
+            failed("RetryableError"),
+            Outcome::Continue,
+            Outcome::Succeeded,
+        ]);
+        let (outcome, calls) = play(script).await;
+        assert_eq!(outcome, Outcome::Succeeded);
+        assert_eq!(calls.len(), 7, "{calls:?}");
+        assert!(!calls.contains(&"fail"));
     }
 
     #[tokio::test]

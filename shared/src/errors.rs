@@ -77,6 +77,16 @@ impl NotFound {
             id: id.to_string(),
         }
     }
+
+    /// What a client reads: `Upload not found` (never whether it exists elsewhere).
+    pub fn message(&self) -> String {
+        let mut chars = self.resource.chars();
+        let resource: String = match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => String::new(),
+        };
+        format!("{resource} not found")
+    }
 }
 
 /// The error of an operation on something a request names, with a body to validate

@@ -139,6 +139,24 @@ id_type!(
     IdKind::ApiKey
 );
 
+impl UploadId {
+    /// An upload id whose random bits derive from `seed` and whose time bits are `time_ms`:
+    /// the same inputs always give the same id, so a retried request finds what its first
+    /// try created instead of creating it again.
+    pub fn derived(seed: &[u8], time_ms: u64) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(seed);
+        let mut random = [0u8; 16];
+        random[6..].copy_from_slice(&digest[..10]);
+        let ulid = ulid::Ulid::from_parts(time_ms, u128::from_be_bytes(random));
+        Self(format!(
+            "{}{}",
+            IdKind::Upload.prefix(),
+            ulid.to_string().to_ascii_lowercase()
+        ))
+    }
+}
+
 /// The batch and batch task that `auto_submit_batch` creates for an upload. Derived from the
 /// upload's id (so its random bits), they make a retried confirmation find, not recreate, them.
 pub fn auto_batch_ids(upload_id: &UploadId) -> (BatchId, TaskId) {
@@ -248,6 +266,15 @@ mod tests {
         let (batch, task) = auto_batch_ids(&upload);
         assert_eq!(&batch.as_str()[6..], &upload.as_str()[4..]);
         assert!(BatchId::parse(batch.as_str()).is_some() && TaskId::parse(task.as_str()).is_some());
+    }
+
+    #[test]
+    fn derived_upload_ids_are_valid_and_repeatable() {
+        let a = UploadId::derived(b"request 1/item 0", 1_790_000_000_000);
+        assert_eq!(UploadId::parse(a.as_str()), Some(a.clone()));
+        assert_eq!(UploadId::derived(b"request 1/item 0", 1_790_000_000_000), a);
+        assert_ne!(UploadId::derived(b"request 1/item 1", 1_790_000_000_000), a);
+        assert_ne!(UploadId::derived(b"request 1/item 0", 1_790_000_900_000), a);
     }
 
     #[test]

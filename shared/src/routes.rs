@@ -14,6 +14,18 @@ pub const CREATE_UPLOAD: Route = Route {
     path: "/v1/buckets/{bucket_identifier}/uploads",
     function: "create-upload",
 };
+pub const CREATE_UPLOADS_BATCH: Route = Route {
+    method: "POST",
+    path: "/v1/buckets/{bucket_identifier}/uploads/batch",
+    function: "create-uploads-batch",
+};
+
+pub const CONFIRM_UPLOADS_BATCH: Route = Route {
+    method: "POST",
+    path: "/v1/buckets/{bucket_identifier}/uploads/confirm/batch",
+    function: "confirm-uploads-batch",
+};
+
 pub const GET_UPLOAD: Route = Route {
     method: "GET",
     path: "/v1/buckets/{bucket_identifier}/uploads/{upload_id}",
@@ -52,6 +64,8 @@ pub const GET_BATCH: Route = Route {
 
 pub const ALL: &[Route] = &[
     CREATE_UPLOAD,
+    CREATE_UPLOADS_BATCH,
+    CONFIRM_UPLOADS_BATCH,
     GET_UPLOAD,
     DELETE_UPLOAD,
     CONFIRM_UPLOAD,

@@ -17,6 +17,26 @@ impl Timestamp {
         Self(self.0 + chrono::Duration::seconds(seconds))
     }
 
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Self(self.0 + chrono::Duration::milliseconds(millis))
+    }
+
+    /// Milliseconds from `self` to `later` (negative when `later` is earlier).
+    pub fn millis_until(self, later: Timestamp) -> i64 {
+        (later.0 - self.0).num_milliseconds()
+    }
+
+    /// The instant `millis` after the Unix epoch (a Lambda invocation's deadline, say).
+    pub fn from_epoch_millis(millis: u64) -> Self {
+        let millis = i64::try_from(millis).unwrap_or(i64::MAX);
+        Self(DateTime::from_timestamp_millis(millis).unwrap_or(DateTime::<Utc>::MAX_UTC))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn epoch_millis(&self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0
     }

@@ -4,6 +4,21 @@
 use crate::errors::{FieldError, Invalid, Loc};
 use serde_json::{Map, Value};
 
+/// The items of the list `body[field]`, which must hold 1 to `max`; otherwise none, with the
+/// problem added to `errors` at `["body", field]`.
+pub fn list_of<'a>(body: &'a Value, field: &str, max: usize, errors: &mut Vec<FieldError>) -> &'a [Value] {
+    let loc = vec![Loc::from("body"), Loc::from(field)];
+    let (kind, msg) = match body.get(field) {
+        Some(Value::Array(items)) if (1..=max).contains(&items.len()) => return items,
+        Some(Value::Array(items)) if items.is_empty() => ("too_short", "List should have at least 1 item".to_owned()),
+        Some(Value::Array(_)) => ("too_long", format!("List should have at most {max} items")),
+        None | Some(Value::Null) => ("missing", "Field required".to_owned()),
+        Some(_) => ("list_type", "Input should be a valid list".to_owned()),
+    };
+    errors.push(FieldError::new(loc, kind, msg));
+    &[]
+}
+
 pub struct FieldReader<'a> {
     object: &'a Map<String, Value>,
     prefix: Vec<Loc>,

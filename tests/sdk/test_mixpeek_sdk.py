@@ -20,6 +20,10 @@ import pytest
 import requests
 from mixpeek.exceptions import ApiException, ConflictException, NotFoundException, UnprocessableEntityException
 from mixpeek.models import (
+    BatchConfirmRequest,
+    BatchConfirmResponse,
+    BatchUploadRequest,
+    BatchUploadResponse,
     ConfirmUploadRequest,
     ConfirmUploadResponse,
     CreateUploadRequest,
@@ -208,6 +212,45 @@ def test_async_confirm_and_get_task(uploads, tasks, tenant):
     outputs = task.outputs[0].actual_instance
     assert inputs["upload_id"] == created.upload_id
     assert outputs["file_hash"] == hashlib.sha256(data).hexdigest()
+
+
+def wait_for(tasks, task_id):
+    deadline = time.time() + 60
+    task = tasks.get_task(task_id)
+    while task.status not in ("COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED") and time.time() < deadline:
+        time.sleep(0.3)
+        task = tasks.get_task(task_id)
+    return task
+
+
+def test_batch_create_and_batch_confirm(uploads, tasks, tenant):
+    contents = [f"batch file {i}\n".encode() for i in range(3)]
+    request = BatchUploadRequest(
+        uploads=[CreateUploadRequest(filename=f"b{i}.txt", content_type="text/plain", file_size_bytes=len(c), metadata={"i": i}) for i, c in enumerate(contents)],
+        shared_metadata={"campaign": "batch", "i": -1},
+    )
+    created = uploads.create_uploads_batch_buckets(tenant["bucket"], request)
+    assert isinstance(created, BatchUploadResponse)
+    assert created.total == 3
+    for i, (upload, data) in enumerate(zip(created.uploads, contents)):
+        assert upload.filename == f"b{i}.txt"
+        assert upload.metadata == {"campaign": "batch", "i": i}, "the item's keys win"
+        put_with_requests(upload.presigned_url, "text/plain", data)
+
+    accepted = uploads.confirm_uploads_batch_buckets(
+        tenant["bucket"], BatchConfirmRequest(confirmations=[{"upload_id": u.upload_id} for u in created.uploads])
+    )
+    assert isinstance(accepted, BatchConfirmResponse)
+    assert accepted.confirmations_count == 3
+    assert accepted.task.task_id == accepted.task_id
+    task = wait_for(tasks, accepted.task_id)
+    assert task.status == "COMPLETED", task
+    assert task.task_type == "api_buckets_uploads_batch_confirm"
+    assert [o.actual_instance["upload_id"] for o in task.outputs] == [u.upload_id for u in created.uploads]
+    for upload, data in zip(created.uploads, contents):
+        stored = UploadResponse.from_dict(uploads.get_upload_buckets(tenant["bucket"], upload.upload_id))
+        assert stored.status == "COMPLETED"
+        assert stored.file_hash == hashlib.sha256(data).hexdigest()
 
 
 def test_errors_surface_as_api_exceptions(uploads, tenant):

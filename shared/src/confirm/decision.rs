@@ -9,6 +9,9 @@ pub enum Origin<'a> {
     /// A client (the HTTP endpoint, a batch confirmation, a test): confirms a PENDING upload,
     /// in the background when `run_async` asks or the object is large.
     Client { run_async: bool },
+    /// An item of a batch confirmation, run by the worker: like a client's, but never handed
+    /// on to another task (the copy happens in S3, whatever the object's size).
+    BatchItem,
     /// The worker, running the task an earlier confirmation started.
     Worker(&'a Task),
 }
@@ -34,7 +37,7 @@ pub enum Step {
 /// finish after: only PENDING uploads expire.
 pub fn next_step(upload: &Upload, now: Timestamp, origin: Origin<'_>) -> Step {
     match origin {
-        Origin::Client { .. } => match upload.status {
+        Origin::Client { .. } | Origin::BatchItem => match upload.status {
             UploadStatus::Pending if now > upload.expires_at => Step::Expire,
             UploadStatus::Pending => Step::Verify,
             UploadStatus::Processing => Step::Resume,
@@ -128,6 +131,29 @@ mod tests {
             next_step(&upload(UploadStatus::Failed, None), now, CLIENT),
             Step::Refuse
         );
+    }
+
+    #[test]
+    fn a_batch_item_is_decided_as_a_clients_confirmation() {
+        let pending = upload(UploadStatus::Pending, None);
+        for (now, step) in [
+            (pending.expires_at, Step::Verify),
+            (pending.expires_at.plus_seconds(1), Step::Expire),
+        ] {
+            assert_eq!(next_step(&pending, now, Origin::BatchItem), step);
+        }
+        let now = Timestamp::now();
+        for (status, step) in [
+            (UploadStatus::Processing, Step::Resume),
+            (UploadStatus::Completed, Step::Settled),
+            (UploadStatus::Failed, Step::Refuse),
+        ] {
+            assert_eq!(
+                next_step(&upload(status, None), now, Origin::BatchItem),
+                step,
+                "{status}"
+            );
+        }
     }
 
     #[test]

@@ -33,6 +33,39 @@ pub enum ConfirmError {
     Failure(#[from] Failure),
 }
 
+impl ConfirmError {
+    /// The machine-readable code a client branches on (the envelope's `error.code`, and a
+    /// batch item's `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfirmError::Invalid(_) => "validation_error",
+            ConfirmError::NotFound(_) => "not_found",
+            ConfirmError::NotUploaded { .. } => "file_not_uploaded",
+            ConfirmError::Mismatch(Mismatch::Etag { .. }) => "etag_mismatch",
+            ConfirmError::Mismatch(Mismatch::FileSize { .. }) => "file_size_mismatch",
+            ConfirmError::Mismatch(Mismatch::FileHash { .. }) => "file_hash_mismatch",
+            ConfirmError::TooLarge { .. } => "file_too_large",
+            ConfirmError::Expired { .. } => "upload_expired",
+            ConfirmError::Failed { .. } => "upload_failed",
+            ConfirmError::NotPending { .. } => "upload_not_pending",
+            ConfirmError::Failure(Failure::Unavailable) => "service_unavailable",
+            ConfirmError::Failure(Failure::Bug(_)) => "internal_error",
+        }
+    }
+
+    /// The message a client reads: for what it cannot see, exactly what a read of it says.
+    pub fn client_message(&self) -> String {
+        match self {
+            ConfirmError::NotFound(not_found) => not_found.message(),
+            ConfirmError::Failure(Failure::Unavailable) => {
+                "The service is temporarily unavailable, please retry".into()
+            }
+            ConfirmError::Failure(Failure::Bug(_)) => "Internal server error".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// What did not match, expected and actual.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mismatch {

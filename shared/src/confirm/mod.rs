@@ -7,6 +7,7 @@
 //! what, the store writes it in one transaction), or hands the upload to the worker, or
 //! fails it. Errors are [`ConfirmError`]s.
 
+pub mod batch;
 mod decision;
 mod error;
 mod request;
@@ -113,7 +114,10 @@ pub async fn confirm(
     match next_step(&upload, Timestamp::now(), origin) {
         Step::Settled => Ok(upload),
         Step::Refuse => Err(refusal(&upload)),
-        Step::Resume => resume(app, upload).await,
+        // Only a client restarts a task that never ran: the worker has no state machine to
+        // start (and a batch item reports the upload as being confirmed).
+        Step::Resume if matches!(origin, Origin::Client { .. }) => resume(app, upload).await,
+        Step::Resume => Ok(upload),
         Step::Expire => expire(app, upload).await,
         Step::Verify => verify_and_record(app, bucket, upload, request, origin).await,
     }
@@ -133,7 +137,7 @@ async fn verify_and_record(
         Origin::Client { run_async } if run_async || located.info().size >= ASYNC_THRESHOLD_BYTES => {
             return start_async(app, upload, request, bucket).await;
         }
-        Origin::Client { .. } => None,
+        Origin::Client { .. } | Origin::BatchItem => None,
         Origin::Worker(task) => Some(task),
     };
     let verified = match verify(

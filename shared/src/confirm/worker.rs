@@ -6,6 +6,7 @@
 //! result. `Fail` (the state machine's Catch) fails the task and its upload. Errors are
 //! typed so the state machine retries only what a retry can fix.
 
+use super::batch;
 use super::{ConfirmError, ConfirmRequest, Origin, confirm};
 use crate::app::App;
 use crate::dispatch::WorkerEvent;
@@ -55,13 +56,26 @@ impl From<ConfirmError> for WorkerError {
     }
 }
 
-/// Runs one event of the state machine; returns the task as it then stands.
-pub async fn handle(app: &App, event: WorkerEvent) -> Result<Task, WorkerError> {
+/// What a run of the worker came to.
+#[derive(Debug)]
+pub enum Ran {
+    /// The task as it then stands.
+    Done(Box<Task>),
+    /// Part of the work is done (time ran out): the state machine runs the same event again.
+    More,
+}
+
+/// Runs one event of the state machine, within `deadline` (the invocation's).
+pub async fn handle(app: &App, event: WorkerEvent, deadline: Timestamp) -> Result<Ran, WorkerError> {
     match event {
-        WorkerEvent::Confirm { task_id } => run(app, &task_id).await,
+        WorkerEvent::Confirm { task_id } => Ok(Ran::Done(Box::new(run(app, &task_id).await?))),
+        WorkerEvent::ConfirmBatch { task_id } => {
+            let task = current(app, &task_id).await?;
+            Ok(batch::run(app, task, deadline).await?)
+        }
         WorkerEvent::Fail { task_id, error } => {
             let message = error.map_or_else(|| "unknown error".to_owned(), |caught| caught.message());
-            fail(app, &task_id, &message).await
+            Ok(Ran::Done(Box::new(fail(app, &task_id, &message).await?)))
         }
     }
 }
@@ -107,6 +121,10 @@ pub async fn run(app: &App, task_id: &TaskId) -> Result<Task, WorkerError> {
 /// the upload failed removes the bytes again (deletes are idempotent), so a failed delete
 /// is retried by the state machine.
 pub async fn fail(app: &App, task_id: &TaskId, message: &str) -> Result<Task, WorkerError> {
+    let task = current(app, task_id).await?;
+    if let TaskKind::ConfirmBatch { .. } = task.kind {
+        return fail_batch(app, task, message).await;
+    }
     let (task, upload) = load(app, task_id).await?;
     if !task.status.is_terminal() && upload.status == UploadStatus::Processing {
         let failed_task = task.fail(message, Timestamp::now());
@@ -123,6 +141,22 @@ pub async fn fail(app: &App, task_id: &TaskId, message: &str) -> Result<Task, Wo
             .await?;
     }
     Ok(task)
+}
+
+/// A batch confirmation that cannot go on: the task FAILED with `message`. Its uploads stay
+/// as their items left them (each item's confirmation is complete or did nothing).
+async fn fail_batch(app: &App, task: Task, message: &str) -> Result<Task, WorkerError> {
+    if task.status.is_terminal() {
+        return Ok(task);
+    }
+    match app
+        .store
+        .update_task(&task.fail(message, Timestamp::now()), task.status)
+        .await
+    {
+        Ok(()) | Err(StoreError::Conflict(_)) => current(app, &task.task_id).await,
+        Err(StoreError::Failure(failure)) => Err(failure.into()),
+    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ impl ApiError {
                 None,
             ),
             ApiError::NotFound { resource, id } => (
-                format!("{} not found", capitalize(resource)),
+                NotFound::new(resource, id).message(),
                 "NotFoundError",
                 None,
                 Some(json!({ "resource": resource, "id": id })),
@@ -227,45 +227,23 @@ impl From<DeleteError> for ApiError {
 
 impl From<ConfirmError> for ApiError {
     fn from(err: ConfirmError) -> Self {
-        let message = err.to_string();
-        match err {
-            ConfirmError::Invalid(invalid) => invalid.into(),
-            ConfirmError::NotFound(not_found) => not_found.into(),
-            ConfirmError::Failure(failure) => failure.into(),
-            ConfirmError::NotUploaded { upload_id, s3_key } => ApiError::bad_request(
-                message,
-                "file_not_uploaded",
-                json!({ "upload_id": upload_id, "s3_key": s3_key }),
-            ),
+        let (message, code) = (err.to_string(), err.code());
+        let details = match err {
+            ConfirmError::Invalid(invalid) => return invalid.into(),
+            ConfirmError::NotFound(not_found) => return not_found.into(),
+            ConfirmError::Failure(failure) => return failure.into(),
+            ConfirmError::NotUploaded { upload_id, s3_key } => json!({ "upload_id": upload_id, "s3_key": s3_key }),
             ConfirmError::Mismatch(mismatch) => {
-                let code = match mismatch {
-                    crate::confirm::Mismatch::Etag { .. } => "etag_mismatch",
-                    crate::confirm::Mismatch::FileSize { .. } => "file_size_mismatch",
-                    crate::confirm::Mismatch::FileHash { .. } => "file_hash_mismatch",
-                };
-                let details =
-                    json!({ "field": mismatch.field(), "expected": mismatch.expected(), "actual": mismatch.actual() });
-                ApiError::bad_request(message, code, details)
+                json!({ "field": mismatch.field(), "expected": mismatch.expected(), "actual": mismatch.actual() })
             }
-            ConfirmError::TooLarge { max, actual } => ApiError::bad_request(
-                message,
-                "file_too_large",
-                json!({ "max_file_size_bytes": max, "actual": actual }),
-            ),
-            ConfirmError::Expired { upload_id, expires_at } => ApiError::bad_request(
-                message,
-                "upload_expired",
-                json!({ "upload_id": upload_id, "expires_at": expires_at }),
-            ),
-            ConfirmError::Failed { upload_id, .. } => {
-                ApiError::bad_request(message, "upload_failed", json!({ "upload_id": upload_id }))
+            ConfirmError::TooLarge { max, actual } => json!({ "max_file_size_bytes": max, "actual": actual }),
+            ConfirmError::Expired { upload_id, expires_at } => {
+                json!({ "upload_id": upload_id, "expires_at": expires_at })
             }
-            ConfirmError::NotPending { upload_id, status } => ApiError::bad_request(
-                message,
-                "upload_not_pending",
-                json!({ "upload_id": upload_id, "status": status }),
-            ),
-        }
+            ConfirmError::Failed { upload_id, .. } => json!({ "upload_id": upload_id }),
+            ConfirmError::NotPending { upload_id, status } => json!({ "upload_id": upload_id, "status": status }),
+        };
+        ApiError::bad_request(message, code, details)
     }
 }
 
@@ -285,14 +263,6 @@ impl From<TenancyError> for ApiError {
             }
             TenancyError::Failure(failure) => failure.into(),
         }
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

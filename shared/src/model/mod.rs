@@ -18,7 +18,8 @@ pub use counts::{BucketCounts, StatusCount};
 pub use object::{BucketObject, HashMarker};
 pub use status::{TaskStatus, UploadStatus};
 pub use task::{
-    BATCH_TASK_TYPE, BatchInputs, CONFIRM_TASK_TYPE, ConfirmInputs, ConfirmOutputs, Task, TaskData, TaskKind, TaskView,
+    BATCH_CONFIRM_TASK_TYPE, BATCH_TASK_TYPE, BatchConfirmInputs, BatchInputs, CONFIRM_TASK_TYPE, ConfirmInputs,
+    ConfirmItem, ConfirmOutputs, ItemResult, Task, TaskData, TaskKind, TaskView,
 };
 pub use tenancy::{ApiKeyRecord, Bucket, Namespace, Tenant};
 pub use upload::{JsonMap, STAGING_PREFIX, Transition, Upload};

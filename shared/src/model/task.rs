@@ -4,6 +4,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub const CONFIRM_TASK_TYPE: &str = "api_buckets_uploads_confirm";
+pub const BATCH_CONFIRM_TASK_TYPE: &str = "api_buckets_uploads_batch_confirm";
 pub const BATCH_TASK_TYPE: &str = "api_buckets_batches_process";
 
 /// An asynchronous operation. Terminal statuses never change again.
@@ -33,8 +34,51 @@ pub enum TaskKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         outputs: Option<Box<ConfirmOutputs>>,
     },
+    /// Confirms many uploads of one bucket; `outputs` holds one result per confirmation,
+    /// in request order, as items are done.
+    #[serde(rename = "api_buckets_uploads_batch_confirm")]
+    ConfirmBatch {
+        inputs: BatchConfirmInputs,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        outputs: Vec<ItemResult>,
+    },
     #[serde(rename = "api_buckets_batches_process")]
     ProcessBatch { inputs: BatchInputs },
+}
+
+/// What a batch confirmation was asked: confirmations of uploads of one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchConfirmInputs {
+    pub bucket_id: BucketId,
+    pub confirmations: Vec<ConfirmItem>,
+}
+
+/// One confirmation of a batch, as the client gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmItem {
+    pub upload_id: UploadId,
+    #[serde(default)]
+    pub etag: Option<String>,
+    #[serde(default)]
+    pub file_size_bytes: Option<u64>,
+}
+
+/// What one confirmation of a batch came to: the upload COMPLETED (with its object), or an
+/// error's `code` and message (the upload then stays as the error left it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub upload_id: UploadId,
+    pub status: TaskStatus,
+    #[serde(default)]
+    pub object_id: Option<ObjectId>,
+    #[serde(default)]
+    pub file_hash: Option<String>,
+    #[serde(default)]
+    pub is_duplicate: bool,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// What an asynchronous confirmation was asked.
@@ -103,17 +147,22 @@ impl Task {
         let (task_type, inputs, outputs) = match &self.kind {
             TaskKind::Confirm { inputs, outputs } => (
                 CONFIRM_TASK_TYPE,
-                TaskData::ConfirmInputs(inputs),
-                outputs.as_deref().map(TaskData::ConfirmOutputs),
+                vec![TaskData::ConfirmInputs(inputs)],
+                outputs.as_deref().map(|o| vec![TaskData::ConfirmOutputs(o)]),
             ),
-            TaskKind::ProcessBatch { inputs } => (BATCH_TASK_TYPE, TaskData::BatchInputs(inputs), None),
+            TaskKind::ConfirmBatch { inputs, outputs } => (
+                BATCH_CONFIRM_TASK_TYPE,
+                inputs.confirmations.iter().map(TaskData::ConfirmItem).collect(),
+                (!outputs.is_empty()).then(|| outputs.iter().map(TaskData::ItemResult).collect()),
+            ),
+            TaskKind::ProcessBatch { inputs } => (BATCH_TASK_TYPE, vec![TaskData::BatchInputs(inputs)], None),
         };
         TaskView {
             task_id: &self.task_id,
             task_type,
             status: self.status,
-            inputs: [inputs],
-            outputs: outputs.map(|o| [o]),
+            inputs,
+            outputs,
             error: self.error_message.as_deref(),
             error_message: self.error_message.as_deref(),
             created_at: self.created_at,
@@ -129,8 +178,8 @@ pub struct TaskView<'a> {
     pub task_id: &'a TaskId,
     pub task_type: &'static str,
     pub status: TaskStatus,
-    pub inputs: [TaskData<'a>; 1],
-    pub outputs: Option<[TaskData<'a>; 1]>,
+    pub inputs: Vec<TaskData<'a>>,
+    pub outputs: Option<Vec<TaskData<'a>>>,
     pub error: Option<&'a str>,
     pub error_message: Option<&'a str>,
     pub created_at: Timestamp,
@@ -144,6 +193,8 @@ pub enum TaskData<'a> {
     ConfirmInputs(&'a ConfirmInputs),
     ConfirmOutputs(&'a ConfirmOutputs),
     BatchInputs(&'a BatchInputs),
+    ConfirmItem(&'a ConfirmItem),
+    ItemResult(&'a ItemResult),
 }
 
 #[cfg(test)]

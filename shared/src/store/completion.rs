@@ -113,6 +113,21 @@ impl Store {
         self.transact_transition("delete upload", items).await
     }
 
+    /// Stores a new task.
+    pub async fn insert_task(&self, task: &Task) -> Result<(), Failure> {
+        self.put_new(task_item(task)?).await
+    }
+
+    /// Replaces a task that is still in `expected` status (`Conflict::UploadChanged`'s
+    /// counterpart for tasks: `StoreError::Conflict` when another run changed it first).
+    pub async fn update_task(&self, task: &Task, expected: TaskStatus) -> Result<(), StoreError> {
+        let item = self.transact_put(task_item(task)?, Some(status_condition(expected.as_str())))?;
+        match self.transact("update task", vec![item]).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict(Conflict::TaskChanged)),
+        }
+    }
+
     pub async fn batch(&self, batch_id: &BatchId) -> Result<Option<Batch>, Failure> {
         self.get(batch_id.as_str(), BATCH).await
     }

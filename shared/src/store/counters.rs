@@ -44,6 +44,23 @@ impl Store {
         self.counters_change(bucket_id, &deltas)
     }
 
+    /// New uploads of one bucket entering their statuses.
+    pub(super) fn counters_add(&self, bucket_id: &BucketId, uploads: &[&Upload]) -> Result<TransactWriteItem, Failure> {
+        let mut by_status: std::collections::BTreeMap<UploadStatus, (i64, i64)> = Default::default();
+        for upload in uploads {
+            let bytes =
+                i64::try_from(upload.counted_bytes()).map_err(|_| Failure::bug("an upload of over 2^63 bytes"))?;
+            let delta = by_status.entry(upload.status).or_default();
+            delta.0 += 1;
+            delta.1 += bytes;
+        }
+        let deltas: Vec<Delta> = by_status
+            .into_iter()
+            .map(|(status, (count, bytes))| (status, count, bytes))
+            .collect();
+        self.counters_change(bucket_id, &deltas)
+    }
+
     /// Adds the deltas to the bucket's counters.
     pub(super) fn counters_change(&self, bucket_id: &BucketId, deltas: &[Delta]) -> Result<TransactWriteItem, Failure> {
         let mut names = HashMap::new();

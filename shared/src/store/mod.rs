@@ -79,6 +79,8 @@ pub enum Conflict {
     MarkerTaken,
     /// The name is taken (namespaces per tenant, buckets per namespace).
     NameTaken,
+    /// The task is no longer in the status it was read with: another run changed it.
+    TaskChanged,
 }
 
 /// A write that did not happen: a condition that did not hold, or a failure.

@@ -10,6 +10,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 /// The sort key of every upload item.
 pub const UPLOAD_SORT_KEY: &str = "upload";
 
+/// Uploads per transaction of `insert_uploads`: DynamoDB takes at most 100 items (and 4 MB)
+/// per transaction, and each carries the counters update too.
+pub const MAX_UPLOADS_PER_TRANSACTION: usize = 50;
+
+/// How often `insert_uploads` retries a chunk that met uploads of an earlier try.
+const INSERT_ATTEMPTS: usize = 3;
+
 /// How long the record of an upload that never completed is kept after its upload URL
 /// expired (or after it failed, when that was later); DynamoDB's TTL then removes it.
 pub const UNCONFIRMED_RETENTION_SECS: i64 = 7 * 86_400;
@@ -73,6 +80,50 @@ impl Store {
         }
     }
 
+    /// Stores new uploads of one bucket and counts them, in transactions of at most
+    /// `MAX_UPLOADS_PER_TRANSACTION` uploads (and one counters update each: a transaction
+    /// touches an item once). Uploads already stored, by a first try of a retried request,
+    /// are left as they are and returned in place of the new ones, so a retry creates nothing
+    /// twice and counts nothing twice.
+    pub async fn insert_uploads(&self, uploads: &[Upload]) -> Result<Vec<Upload>, Failure> {
+        let mut stored = Vec::with_capacity(uploads.len());
+        for chunk in uploads.chunks(MAX_UPLOADS_PER_TRANSACTION) {
+            stored.extend(self.insert_chunk(chunk).await?);
+        }
+        Ok(stored)
+    }
+
+    async fn insert_chunk(&self, chunk: &[Upload]) -> Result<Vec<Upload>, Failure> {
+        let mut found: std::collections::HashMap<UploadId, Upload> = Default::default();
+        for _ in 0..INSERT_ATTEMPTS {
+            let missing: Vec<&Upload> = chunk.iter().filter(|u| !found.contains_key(&u.upload_id)).collect();
+            let Some(first) = missing.first() else {
+                break;
+            };
+            let mut items = Vec::with_capacity(missing.len() + 1);
+            for upload in &missing {
+                items.push(self.transact_put(upload_item(upload)?, None)?);
+            }
+            items.push(self.counters_add(&first.bucket_id, &missing)?);
+            if self.transact("insert uploads", items).await?.is_ok() {
+                return Ok(chunk
+                    .iter()
+                    .map(|u| found.remove(&u.upload_id).unwrap_or_else(|| u.clone()))
+                    .collect());
+            }
+            // Some exist already: read them, and insert only the others.
+            let ids: Vec<UploadId> = missing.iter().map(|u| u.upload_id.clone()).collect();
+            for upload in self.uploads_by_ids(&ids).await? {
+                found.insert(upload.upload_id.clone(), upload);
+            }
+        }
+        if chunk.iter().all(|u| found.contains_key(&u.upload_id)) {
+            return Ok(chunk.iter().filter_map(|u| found.remove(&u.upload_id)).collect());
+        }
+        tracing::warn!("inserting uploads kept conflicting");
+        Err(Failure::Unavailable)
+    }
+
     /// Bulk-loads uploads of one bucket (benchmarks, migrations): batch writes, then one
     /// counters update per status. Not transactional, and not safe alongside live writes to
     /// the same bucket; the API never uses it.
@@ -102,19 +153,9 @@ impl Store {
                     .filter(|r| !r.is_empty());
             }
         }
-        let mut deltas: std::collections::BTreeMap<UploadStatus, (i64, i64)> = Default::default();
-        for upload in uploads.iter().filter(|u| &u.bucket_id == bucket_id) {
-            let delta = deltas.entry(upload.status).or_default();
-            delta.0 += 1;
-            delta.1 +=
-                i64::try_from(upload.counted_bytes()).map_err(|_| Failure::bug("an upload of over 2^63 bytes"))?;
-        }
-        let deltas: Vec<_> = deltas
-            .into_iter()
-            .map(|(status, (count, bytes))| (status, count, bytes))
-            .collect();
-        if !deltas.is_empty() {
-            let change = self.counters_change(bucket_id, &deltas)?;
+        let counted: Vec<&Upload> = uploads.iter().filter(|u| &u.bucket_id == bucket_id).collect();
+        if !counted.is_empty() {
+            let change = self.counters_add(bucket_id, &counted)?;
             if let Err(failed) = self.transact("import counters", vec![change]).await? {
                 return Err(Failure::bug(format!("counters update refused: {failed:?}")));
             }

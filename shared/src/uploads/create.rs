@@ -26,23 +26,42 @@ pub async fn create_upload(
 ) -> Result<Upload, CreateError> {
     let bucket = resolve_bucket(app, scope, bucket).await?;
     let new = NewUpload::parse(body, bucket.max_file_size_bytes)?;
-    let (upload_id, now) = (UploadId::generate(), Timestamp::now());
-    if let Some(original) = already_stored(app, &bucket, &new).await? {
-        let duplicate = new.into_duplicate(upload_id, &bucket, now, &original);
-        app.store.insert_upload(&duplicate).await?;
-        return Ok(duplicate);
-    }
     let checksum_required = new.checksum_required;
-    let mut upload = new.into_pending(upload_id, &bucket, now);
+    let upload = build(app, &bucket, new, UploadId::generate(), Timestamp::now()).await?;
+    app.store.insert_upload(&upload).await?;
+    Ok(with_put_url(app, upload, checksum_required).await?)
+}
+
+/// The upload a request makes: COMPLETED at once as a duplicate when the bucket already
+/// holds the declared bytes, PENDING otherwise.
+pub(super) async fn build(
+    app: &App,
+    bucket: &Bucket,
+    new: NewUpload,
+    upload_id: UploadId,
+    now: Timestamp,
+) -> Result<Upload, Failure> {
+    Ok(match already_stored(app, bucket, &new).await? {
+        Some(original) => new.into_duplicate(upload_id, bucket, now, &original),
+        None => new.into_pending(upload_id, bucket, now),
+    })
+}
+
+/// A PENDING upload with a PUT URL valid until its `expires_at`, and a message saying which
+/// headers the PUT carries; any other upload as it is (nothing to upload).
+pub(super) async fn with_put_url(app: &App, mut upload: Upload, checksum_required: bool) -> Result<Upload, Failure> {
+    if upload.status != UploadStatus::Pending {
+        return Ok(upload);
+    }
     let needs = PutRequirements {
         content_type: &upload.content_type,
         content_length: upload.file_size_bytes,
         sha256_hex: upload.file_hash.as_deref().filter(|_| checksum_required),
     };
-    let expires_in = Duration::from_secs(upload.presigned_url_expiration.into());
+    let remaining_ms = u64::try_from(Timestamp::now().millis_until(upload.expires_at)).unwrap_or(0);
+    let expires_in = Duration::from_secs(remaining_ms.div_ceil(1000).max(1));
     let presigned_url = app.objects.presign_put(&upload.s3_key, &needs, expires_in).await?;
     let message = put_instructions(&needs);
-    app.store.insert_upload(&upload).await?;
     upload.presigned_url = Some(presigned_url);
     upload.message = Some(message);
     Ok(upload)

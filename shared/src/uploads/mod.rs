@@ -2,12 +2,14 @@
 //! read, delete, and the lookups they share. Confirmation lives in [`crate::confirm`],
 //! listing in [`crate::listing`].
 
+mod batch;
 mod create;
 mod delete;
 mod lookup;
 mod new_upload;
 mod read;
 
+pub use batch::{BatchCreated, MAX_BATCH_UPLOADS, create_uploads_batch};
 pub use create::{CreateError, create_upload};
 pub use delete::{DeleteError, delete_upload};
 pub use lookup::{ReadError, load_upload, resolve_bucket};

@@ -60,9 +60,14 @@ impl NewUpload {
     /// Validates `body` (located at `["body"]`) for a bucket accepting files up to
     /// `max_file_size_bytes`, reporting every problem at once.
     pub fn parse(body: Option<&Value>, max_file_size_bytes: u64) -> Result<Self, Invalid> {
-        let missing = || Invalid::at(vec!["body".into()], "missing", "Field required");
+        Self::parse_at(body, vec![Loc::from("body")], max_file_size_bytes)
+    }
+
+    /// `parse`, for a request located at `loc` (an item of a batch: `["body", "uploads", 7]`).
+    pub fn parse_at(body: Option<&Value>, loc: Vec<Loc>, max_file_size_bytes: u64) -> Result<Self, Invalid> {
+        let missing = || Invalid::at(loc.clone(), "missing", "Field required");
         let body = body.ok_or_else(missing)?;
-        let mut r = FieldReader::object(body, vec![Loc::from("body")])?;
+        let mut r = FieldReader::object(body, loc.clone())?;
         r.forbid_unknown(ACCEPTED_KEYS);
 
         let filename = r
