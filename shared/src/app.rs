@@ -1,8 +1,10 @@
 //! The application's dependencies, built once per Lambda cold start.
 
+use crate::directory::{DEFAULT_TTL, Directory};
 use crate::dispatch::Dispatcher;
 use crate::objects::ObjectStore;
 use crate::store::Store;
+use std::time::Duration;
 
 /// Where the service keeps its state, read from the environment:
 /// `UPLOADS_TABLE`, `UPLOADS_S3_BUCKET`, and `UPLOADS_S3_FORCE_PATH_STYLE=true` for S3
@@ -16,6 +18,9 @@ pub struct Settings {
     pub state_machine_arn: Option<String>,
     /// `UPLOADS_LOCAL_WORKER`: the worker function under `cargo lambda watch` (locally).
     pub local_worker: Option<String>,
+    /// `UPLOADS_DIRECTORY_TTL_SECS`: how long a warm container trusts a key, namespace or
+    /// bucket it read (default 60; 0 reads every time).
+    pub directory_ttl: Duration,
 }
 
 impl Settings {
@@ -29,6 +34,13 @@ impl Settings {
                 .ok()
                 .filter(|v| !v.is_empty()),
             local_worker: std::env::var("UPLOADS_LOCAL_WORKER").ok().filter(|v| !v.is_empty()),
+            directory_ttl: match std::env::var("UPLOADS_DIRECTORY_TTL_SECS") {
+                Ok(secs) => Duration::from_secs(
+                    secs.parse()
+                        .map_err(|_| format!("UPLOADS_DIRECTORY_TTL_SECS is not a number of seconds: {secs}"))?,
+                ),
+                Err(_) => DEFAULT_TTL,
+            },
         })
     }
 }
@@ -36,6 +48,7 @@ impl Settings {
 #[derive(Clone, Debug)]
 pub struct App {
     pub store: Store,
+    pub directory: Directory,
     pub objects: ObjectStore,
     pub dispatcher: Dispatcher,
 }
@@ -45,8 +58,10 @@ impl App {
         let s3_config = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(settings.s3_force_path_style)
             .build();
+        let store = Store::from_sdk(sdk, &settings.table);
         Self {
-            store: Store::from_sdk(sdk, &settings.table),
+            directory: Directory::new(store.clone(), settings.directory_ttl),
+            store,
             objects: ObjectStore::new(aws_sdk_s3::Client::from_conf(s3_config), &settings.s3_bucket),
             dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),
         }

@@ -4,10 +4,10 @@
 //! the (non-secret) key id; a request's key is hashed and compared with it in constant
 //! time. The key itself is shown once, when it is created, and never logged.
 
+use crate::directory::Directory;
 use crate::errors::{Failure, NotFound};
 use crate::ids::{KeyId, NamespaceRef, TenantId};
 use crate::model::{ApiKeyRecord, Namespace};
-use crate::store::Store;
 use crate::time::Timestamp;
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -88,11 +88,11 @@ pub struct Caller {
 /// Authenticates the bearer key and resolves `X-Namespace` (an id or a name) within the
 /// key's tenant. The key is judged first: an unauthenticated caller learns nothing else.
 pub async fn authenticate(
-    store: &Store,
+    directory: &Directory,
     authorization: Option<&str>,
     namespace: Option<&str>,
 ) -> Result<Scope, AuthError> {
-    let caller = identify(store, authorization, namespace).await?;
+    let caller = identify(directory, authorization, namespace).await?;
     let namespace = caller.namespace.ok_or(AuthError::NamespaceRequired)?;
     Ok(Scope {
         tenant_id: caller.tenant_id,
@@ -103,7 +103,7 @@ pub async fn authenticate(
 
 /// Like [`authenticate`], for endpoints where `X-Namespace` is optional.
 pub async fn identify(
-    store: &Store,
+    directory: &Directory,
     authorization: Option<&str>,
     namespace: Option<&str>,
 ) -> Result<Caller, AuthError> {
@@ -118,9 +118,9 @@ pub async fn identify(
         .map(NamespaceRef::parse);
     // A namespace named by id does not depend on the key: both are read at once. Nothing
     // read is used, or told, before the key checks out.
-    let (record, namespace_by_id) = tokio::join!(store.api_key(&key_id), async {
+    let (record, namespace_by_id) = tokio::join!(directory.api_key(&key_id), async {
         match &wanted {
-            Some(NamespaceRef::Id(id)) => store.namespace(id).await,
+            Some(NamespaceRef::Id(id)) => directory.namespace(id).await,
             _ => Ok(None),
         }
     });
@@ -134,7 +134,7 @@ pub async fn identify(
         Some(wanted) => {
             let found = match &wanted {
                 NamespaceRef::Id(_) => namespace_by_id?.filter(|ns| ns.tenant_id == record.tenant_id),
-                NamespaceRef::Name(name) => store.namespace_by_name(&record.tenant_id, name).await?,
+                NamespaceRef::Name(name) => directory.namespace_by_name(&record.tenant_id, name).await?,
             };
             Some(found.ok_or_else(|| AuthError::NamespaceNotFound(NotFound::new("namespace", &wanted)))?)
         }

@@ -6,7 +6,7 @@
 //! |-------|---------|
 //! | records and decisions (no I/O) | [`model`] (uploads and their transitions, tasks, batches, tenancy), [`ids`], [`time`], [`names`], [`query`] (the list query language) |
 //! | request validation | [`validate`], [`errors`] (what every operation's error is built from) |
-//! | use cases | [`auth`], [`uploads`] (create, read, delete), [`confirm`] (the confirmation orchestrator and its worker), [`listing`], [`expiry`], [`tenancy`] |
+//! | use cases | [`auth`] (with [`directory`], who is who, cached per container), [`uploads`] (create, read, delete), [`confirm`] (the confirmation orchestrator and its worker), [`listing`], [`expiry`], [`tenancy`] |
 //! | adapters | [`store`] (DynamoDB), [`objects`] (S3), [`dispatch`] (Step Functions, or the local worker), [`aws`], built once in [`app`] |
 //! | the HTTP edge | [`http`] (parameters, bodies, the one mapping of errors to responses), [`routes`] |
 //!
@@ -17,6 +17,7 @@ pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod confirm;
+pub mod directory;
 pub mod dispatch;
 pub mod errors;
 pub mod expiry;

@@ -1,10 +1,10 @@
-//! Creating tenants, namespaces, buckets and API keys (the admin CLI and tests use these;
+//! Creating tenants, namespaces, buckets and API keys, and revoking keys (the admin CLI and tests use these;
 //! the public API only reads them).
 
 use crate::auth::{NewApiKey, new_api_key};
 use crate::errors::{Failure, Invalid, Loc, NotFound};
-use crate::ids::{BucketId, NamespaceId, TenantId};
-use crate::model::{Bucket, Namespace, Tenant};
+use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
+use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
 use crate::names::is_valid_name;
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
@@ -113,4 +113,13 @@ pub async fn create_api_key(
     let key = new_api_key(tenant_id, label);
     store.put_api_key(&key.record).await?;
     Ok(key)
+}
+
+/// Deletes a key. Warm containers trust what they read for up to the directory's TTL
+/// (`UPLOADS_DIRECTORY_TTL_SECS`), so the key stops working everywhere within that time.
+pub async fn revoke_api_key(store: &Store, key_id: &KeyId) -> Result<ApiKeyRecord, TenancyError> {
+    Ok(store
+        .delete_api_key(key_id)
+        .await?
+        .ok_or_else(|| NotFound::new("api_key", key_id))?)
 }

@@ -93,3 +93,58 @@ async fn api_keys_are_stored_hashed() {
         &api_tests::sha256_hex(key.plaintext.as_bytes())
     );
 }
+
+/// Claims carry a copy of what they name (one read per name); a claim written before they
+/// did still resolves, through the record it points at.
+#[tokio::test]
+async fn names_resolve_from_the_claim_and_from_claims_without_a_copy() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = app().await;
+    let tenant = tenancy::create_tenant(&app.store, "t").await.unwrap();
+    let ns = tenancy::create_namespace(&app.store, &tenant.tenant_id, "n")
+        .await
+        .unwrap();
+    let bucket = tenancy::create_bucket(&app.store, &ns.namespace_id, "b", None)
+        .await
+        .unwrap();
+    let claim_key = |pk: String| {
+        [("pk", pk), ("sk", "claim".to_owned())].map(|(name, value)| (name.to_owned(), AttributeValue::S(value)))
+    };
+    let bucket_claim = claim_key(format!("bktname#{}#b", ns.namespace_id));
+    let stored = app
+        .store
+        .client()
+        .get_item()
+        .table_name(app.store.table())
+        .set_key(Some(bucket_claim.clone().into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(stored.contains_key("record"), "{stored:?}");
+    assert_eq!(
+        app.store.bucket_by_name(&ns.namespace_id, "b").await.unwrap(),
+        Some(bucket.clone())
+    );
+
+    // An older claim: only the target id.
+    app.store
+        .client()
+        .update_item()
+        .table_name(app.store.table())
+        .set_key(Some(bucket_claim.into()))
+        .update_expression("REMOVE #r")
+        .expression_attribute_names("#r", "record")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.store.bucket_by_name(&ns.namespace_id, "b").await.unwrap(),
+        Some(bucket)
+    );
+    assert_eq!(
+        app.store.namespace_by_name(&tenant.tenant_id, "n").await.unwrap(),
+        Some(ns)
+    );
+}

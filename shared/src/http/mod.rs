@@ -94,7 +94,7 @@ fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 /// Authenticates the caller and resolves its namespace from the request headers.
 pub async fn scope(app: &App, request: &Request) -> Result<Scope, ApiError> {
     Ok(authenticate(
-        &app.store,
+        &app.directory,
         header(request, "authorization"),
         header(request, "x-namespace"),
     )
@@ -104,7 +104,7 @@ pub async fn scope(app: &App, request: &Request) -> Result<Scope, ApiError> {
 /// Authenticates the caller and, when the request names one, resolves its namespace.
 pub async fn caller(app: &App, request: &Request) -> Result<Caller, ApiError> {
     Ok(identify(
-        &app.store,
+        &app.directory,
         header(request, "authorization"),
         header(request, "x-namespace"),
     )

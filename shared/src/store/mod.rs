@@ -8,9 +8,9 @@
 //! | tenant          | `tnt_…`                      | `tenant`    | — |
 //! | API key         | `key_…`                      | `api_key`   | — |
 //! | namespace       | `ns_…`                       | `namespace` | — |
-//! | namespace name  | `nsname#<tenant_id>#<name>`  | `claim`     | — |
+//! | namespace name  | `nsname#<tenant_id>#<name>`  | `claim`     | — (carries a copy of the namespace) |
 //! | bucket          | `bkt_…`                      | `bucket`    | — |
-//! | bucket name     | `bktname#<namespace_id>#<name>` | `claim`  | — |
+//! | bucket name     | `bktname#<namespace_id>#<name>` | `claim`  | — (carries a copy of the bucket) |
 //! | bucket object   | `obj_…`                      | `object`    | — |
 //! | hash marker     | `hash#<bucket_id>#<sha256>`  | `dedupe`    | — |
 //! | bucket counters | `bkt_…`                      | `counters`  | — |
@@ -24,8 +24,8 @@
 //! | pattern                                          | how |
 //! |--------------------------------------------------|-----|
 //! | authenticate a key                               | GetItem `key_…` (then constant-time hash compare) |
-//! | namespace by id / by name within a tenant        | GetItem `ns_…` / GetItem `nsname#…` then `ns_…` |
-//! | bucket by id / by name within a namespace        | GetItem `bkt_…` / GetItem `bktname#…` then `bkt_…` |
+//! | namespace by id / by name within a tenant        | GetItem `ns_…` / GetItem `nsname#…` (the claim carries the record) |
+//! | bucket by id / by name within a namespace        | GetItem `bkt_…` / GetItem `bktname#…` (the claim carries the record) |
 //! | upload by id                                     | GetItem `upl_…` (ownership checked against the bucket) |
 //! | a bucket's uploads by `created_at`               | Query GSI `by_created_at` on `gsi1pk = bucket_id` |
 //! | a bucket's uploads in one status by `created_at` | Query GSI `by_status` on `gsi2pk = bucket_id#STATUS` |
@@ -37,7 +37,9 @@
 //! | the original upload of some bytes in a bucket    | GetItem `hash#<bucket_id>#<sha256>` |
 //!
 //! Name claims are written in the same transaction as the record they name, with
-//! `attribute_not_exists(pk)`, so two concurrent creates cannot take one name.
+//! `attribute_not_exists(pk)`, so two concurrent creates cannot take one name. A claim
+//! carries a copy of the record it names (namespaces and buckets are immutable once
+//! created), so a name resolves in one read even in a cold container.
 //! Confirming an upload is one transaction: the upload is replaced on the condition that it
 //! is still PENDING, its object is put, and (for the first upload of some bytes) its hash
 //! marker is put on the condition that none exists; so each upload completes once, and of

@@ -4,8 +4,8 @@ use crate::errors::Failure;
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
 use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 const TENANT: &str = "tenant";
 const API_KEY: &str = "api_key";
@@ -13,9 +13,15 @@ const NAMESPACE: &str = "namespace";
 const BUCKET: &str = "bucket";
 const CLAIM: &str = "claim";
 
+/// A name, taken by the record it names. It carries a copy of that record (namespaces and
+/// buckets never change), so a name resolves in one read; claims written before it did
+/// point at the record only.
 #[derive(Deserialize)]
-struct NameClaim {
+#[serde(bound = "T: DeserializeOwned")]
+struct NameClaim<T> {
     target_id: String,
+    #[serde(default)]
+    record: Option<T>,
 }
 
 fn namespace_claim(tenant_id: &TenantId, name: &str) -> String {
@@ -41,7 +47,7 @@ impl Store {
     /// (`Conflict::NameTaken` when the name is taken).
     pub async fn put_namespace(&self, ns: &Namespace) -> Result<(), StoreError> {
         let record = to_item(ns, &key_pair(ns.namespace_id.to_string(), NAMESPACE))?;
-        let claim = claim_item(namespace_claim(&ns.tenant_id, &ns.name), ns.namespace_id.as_str());
+        let claim = claim_item(namespace_claim(&ns.tenant_id, &ns.name), ns.namespace_id.as_str(), ns)?;
         self.put_with_claim(record, claim).await
     }
 
@@ -52,7 +58,8 @@ impl Store {
         let claim = claim_item(
             bucket_claim(&bucket.namespace_id, &bucket.name),
             bucket.bucket_id.as_str(),
-        );
+            bucket,
+        )?;
         self.put_with_claim(record, claim).await
     }
 
@@ -62,6 +69,21 @@ impl Store {
 
     pub async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, Failure> {
         self.get(key_id.as_str(), API_KEY).await
+    }
+
+    /// Deletes the key; the key it deleted, or `None` when there was none.
+    pub async fn delete_api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, Failure> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(super::schema::PARTITION_KEY, AttributeValue::S(key_id.to_string()))
+            .key(super::schema::SORT_KEY, AttributeValue::S(API_KEY.to_owned()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("delete api key", err))?;
+        output.attributes.map(super::from_item).transpose()
     }
 
     pub async fn namespace(&self, namespace_id: &NamespaceId) -> Result<Option<Namespace>, Failure> {
@@ -82,7 +104,10 @@ impl Store {
 
     /// The record a name claim points at.
     async fn claimed<T: DeserializeOwned>(&self, claim_pk: &str, record_sk: &str) -> Result<Option<T>, Failure> {
-        match self.get::<NameClaim>(claim_pk, CLAIM).await? {
+        match self.get::<NameClaim<T>>(claim_pk, CLAIM).await? {
+            Some(NameClaim {
+                record: Some(record), ..
+            }) => Ok(Some(record)),
             Some(claim) => self.get(&claim.target_id, record_sk).await,
             None => Ok(None),
         }
@@ -110,10 +135,11 @@ impl Store {
     }
 }
 
-fn claim_item(pk: String, target_id: &str) -> Item {
-    Item::from([
+fn claim_item(pk: String, target_id: &str, record: &impl Serialize) -> Result<Item, Failure> {
+    Ok(Item::from([
         (super::schema::PARTITION_KEY.to_owned(), AttributeValue::S(pk)),
         (super::schema::SORT_KEY.to_owned(), AttributeValue::S(CLAIM.to_owned())),
         ("target_id".to_owned(), AttributeValue::S(target_id.to_owned())),
-    ])
+        ("record".to_owned(), AttributeValue::M(to_item(record, &[])?)),
+    ]))
 }

@@ -29,8 +29,12 @@ impl From<ReadError> for RequestError {
 pub async fn resolve_bucket(app: &App, scope: &Scope, bucket: &BucketRef) -> Result<Bucket, ReadError> {
     let namespace_id = &scope.namespace.namespace_id;
     let found = match bucket {
-        BucketRef::Id(id) => app.store.bucket(id).await?.filter(|b| &b.namespace_id == namespace_id),
-        BucketRef::Name(name) => app.store.bucket_by_name(namespace_id, name).await?,
+        BucketRef::Id(id) => app
+            .directory
+            .bucket(id)
+            .await?
+            .filter(|b| &b.namespace_id == namespace_id),
+        BucketRef::Name(name) => app.directory.bucket_by_name(namespace_id, name).await?,
     };
     Ok(found.ok_or_else(|| NotFound::new("bucket", bucket))?)
 }

@@ -41,7 +41,7 @@ pub async fn get_task(app: &App, caller: &Caller, task_id: &TaskId) -> Result<Ta
     let visible = match &caller.namespace {
         Some(namespace) => task.namespace_id == namespace.namespace_id,
         None => app
-            .store
+            .directory
             .namespace(&task.namespace_id)
             .await?
             .is_some_and(|ns| ns.tenant_id == caller.tenant_id),

@@ -6,7 +6,7 @@
 
 mod seed;
 
-use bucket_uploads::ids::{NamespaceId, TenantId};
+use bucket_uploads::ids::{KeyId, NamespaceId, TenantId};
 use bucket_uploads::store::Store;
 use bucket_uploads::{ApiError, tenancy};
 use clap::{Parser, Subcommand};
@@ -53,6 +53,12 @@ enum Command {
         #[arg(long)]
         label: Option<String>,
     },
+    /// Deletes an API key. Warm API containers may accept it for up to
+    /// `UPLOADS_DIRECTORY_TTL_SECS` (60 s by default) more.
+    RevokeApiKey {
+        #[arg(long, value_parser = key_id)]
+        key_id: KeyId,
+    },
     /// Ensures a dev tenant, namespace, bucket and key, reusing those recorded in
     /// `--env-file` when they still work, and writes the file.
     SeedDev {
@@ -65,6 +71,10 @@ enum Command {
 
 fn tenant_id(value: &str) -> Result<TenantId, String> {
     TenantId::parse(value).ok_or_else(|| format!("not a tenant id (tnt_…): {value}"))
+}
+
+fn key_id(value: &str) -> Result<KeyId, String> {
+    KeyId::parse(value).ok_or_else(|| format!("not a key id (key_…): {value}"))
 }
 
 fn namespace_id(value: &str) -> Result<NamespaceId, String> {
@@ -88,6 +98,10 @@ async fn run(cli: Cli) -> Result<serde_json::Value, ApiError> {
         Command::CreateApiKey { tenant, label } => {
             let key = tenancy::create_api_key(&store, &tenant, label).await?;
             json!({ "api_key": key.plaintext, "key_id": key.record.key_id, "tenant_id": key.record.tenant_id })
+        }
+        Command::RevokeApiKey { key_id } => {
+            let revoked = tenancy::revoke_api_key(&store, &key_id).await?;
+            json!({ "revoked": revoked.key_id, "tenant_id": revoked.tenant_id, "label": revoked.label })
         }
         Command::SeedDev { env_file, api_url } => seed::seed_dev(&store, &env_file, &api_url).await?,
     })

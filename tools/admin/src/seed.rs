@@ -40,7 +40,8 @@ pub async fn seed_dev(store: &Store, env_file: &Path, api_url: &str) -> Result<V
 }
 
 async fn still_valid(store: &Store, key: &str, namespace: &str) -> Result<Option<(String, String, String)>, ApiError> {
-    let scope = match authenticate(store, Some(&format!("Bearer {key}")), Some(namespace)).await {
+    let directory = bucket_uploads::directory::Directory::uncached(store.clone());
+    let scope = match authenticate(&directory, Some(&format!("Bearer {key}")), Some(namespace)).await {
         Ok(scope) => scope,
         Err(AuthError::Unauthorized | AuthError::NamespaceNotFound(_)) => return Ok(None),
         Err(other) => return Err(other.into()),
