@@ -372,3 +372,30 @@ async fn another_tenants_or_an_unknown_upload_is_404() {
     expect_error(alice.confirm(&unknown, None).await, 404, "NotFoundError").await;
     assert_eq!(upload_of(&alice, upload_id).await["status"], "PENDING");
 }
+
+/// A confirmation that copied the bytes to their final key but never recorded them (it
+/// crashed, say) fixed them: bytes staged through the upload URL since never replace them,
+/// whether or not they would pass the checks themselves.
+#[tokio::test]
+async fn bytes_already_at_the_final_key_win_over_bytes_staged_since() {
+    let tenant = Tenant::new().await;
+    let copied = b"copied by a confirmation that then crashed".to_vec();
+    for (restaged, claims) in [
+        (b"staged later, also fine by the checks".to_vec(), json!({})),
+        (
+            b"staged later, the wrong size".to_vec(),
+            json!({"file_size_bytes": copied.len()}),
+        ),
+    ] {
+        let created = tenant.uploaded(&restaged, json!({"file_size_bytes": null})).await;
+        let upload_id = created["upload_id"].as_str().unwrap();
+        let final_key = created["s3_key"].as_str().unwrap().strip_prefix("incoming/").unwrap();
+        put_directly(&tenant.app, final_key, copied.clone()).await;
+
+        let confirmed = expect_json(tenant.confirm(upload_id, Some(claims)).await, 200).await;
+        assert_eq!(confirmed["status"], "COMPLETED");
+        assert_eq!(confirmed["file_hash"], sha256_hex(&copied).as_str());
+        assert_eq!(confirmed["file_size_bytes"], copied.len());
+        assert_eq!(confirmed["etag"], md5_hex(&copied).as_str());
+    }
+}

@@ -170,8 +170,11 @@ async fn record(
     task: Option<&Task>,
     auto_batch_namespace: Option<&NamespaceId>,
 ) -> Result<Upload, ConfirmError> {
+    // Optimistically the first upload of these bytes: the transaction claims the hash
+    // marker, and only when another upload holds it is the marker read (to complete as
+    // that one's duplicate).
+    let mut marker = None;
     for _ in 0..MAX_ATTEMPTS {
-        let marker = app.store.hash_marker(&upload.bucket_id, &verified.file_hash).await?;
         let now = Timestamp::now();
         let mut completion = upload.complete(
             verified,
@@ -188,7 +191,9 @@ async fn record(
                 remove_quietly(app, &[&upload.staging_key()]).await;
                 return Ok(completion.transition.after);
             }
-            Err(StoreError::Conflict(Conflict::MarkerTaken)) => continue,
+            Err(StoreError::Conflict(Conflict::MarkerTaken)) => {
+                marker = app.store.hash_marker(&upload.bucket_id, &verified.file_hash).await?;
+            }
             Err(StoreError::Conflict(_)) => return settled(app, upload).await,
             Err(StoreError::Failure(failure)) => return Err(failure.into()),
         }

@@ -57,13 +57,19 @@ impl Located {
     }
 }
 
-/// The upload's bytes: at the final key if a confirmation already copied them, otherwise at
-/// the staging key; `None` when neither exists.
+/// The upload's bytes: at the staging key, where the upload URL put them, or else at the
+/// final key, where an earlier confirmation copied them; `None` when neither exists. The
+/// staging key comes first because a first confirmation (nearly every one) finds the bytes
+/// there with one HeadObject; [`verify`] still lets bytes already at the final key win.
 pub async fn locate(objects: &ObjectStore, upload: &Upload) -> Result<Option<Located>, Failure> {
-    if let Some(info) = objects.head(upload.final_key()).await? {
-        return Ok(Some(Located::Final(info)));
+    if let Some(info) = objects.head(&upload.staging_key()).await? {
+        return Ok(Some(Located::Staged(info)));
     }
-    Ok(objects.head(&upload.staging_key()).await?.map(Located::Staged))
+    located_final(objects, upload).await
+}
+
+async fn located_final(objects: &ObjectStore, upload: &Upload) -> Result<Option<Located>, Failure> {
+    Ok(objects.head(upload.final_key()).await?.map(Located::Final))
 }
 
 pub(super) fn not_uploaded(upload: &Upload) -> ConfirmError {
@@ -94,7 +100,17 @@ pub async fn verify(
             Some(found) => found,
             None => locate(objects, upload).await?.ok_or_else(|| not_uploaded(upload))?,
         };
-        check_claims(upload, request, max_size, current.info())?;
+        if let Err(rejection) = check_claims(upload, request, max_size, current.info()) {
+            // Bytes an earlier confirmation verified and copied win over whatever was
+            // staged since: judge those instead.
+            if matches!(current, Located::Staged(_))
+                && let Some(at_final) = located_final(objects, upload).await?
+            {
+                located = Some(at_final);
+                continue;
+            }
+            return Err(rejection);
+        }
         let (info, copied_hash) = match current {
             Located::Final(info) => (info.clone(), info.sha256_hex),
             Located::Staged(info) => match objects
@@ -102,9 +118,13 @@ pub async fn verify(
                 .await?
             {
                 Copy::Copied { sha256_hex } => (info, sha256_hex),
-                // Another confirmation copied first, or the staged bytes changed (or went)
-                // since they were checked: look again.
-                Copy::PreconditionFailed | Copy::SourceMissing => continue,
+                // Another confirmation copied first (the final key is taken), or the staged
+                // bytes changed or went since they were checked: the final key first, then
+                // wherever they are.
+                Copy::PreconditionFailed | Copy::SourceMissing => {
+                    located = located_final(objects, upload).await?;
+                    continue;
+                }
             },
         };
         let file_hash = match copied_hash {
