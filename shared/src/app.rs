@@ -1,5 +1,6 @@
 //! The application's dependencies, built once per Lambda cold start.
 
+use crate::calls::CallCounter;
 use crate::directory::{DEFAULT_TTL, Directory};
 use crate::dispatch::Dispatcher;
 use crate::objects::ObjectStore;
@@ -51,19 +52,27 @@ pub struct App {
     pub directory: Directory,
     pub objects: ObjectStore,
     pub dispatcher: Dispatcher,
+    /// The DynamoDB and S3 calls made through `store` and `objects`.
+    pub calls: CallCounter,
 }
 
 impl App {
     pub fn new(sdk: &aws_config::SdkConfig, settings: &Settings) -> Self {
+        let calls = CallCounter::default();
         let s3_config = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(settings.s3_force_path_style)
+            .interceptor(calls.clone())
             .build();
-        let store = Store::from_sdk(sdk, &settings.table);
+        let dynamodb_config = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(calls.clone())
+            .build();
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb_config), &settings.table);
         Self {
             directory: Directory::new(store.clone(), settings.directory_ttl),
             store,
             objects: ObjectStore::new(aws_sdk_s3::Client::from_conf(s3_config), &settings.s3_bucket),
             dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),
+            calls,
         }
     }
 

@@ -16,6 +16,7 @@
 pub mod app;
 pub mod auth;
 pub mod aws;
+pub mod calls;
 pub mod confirm;
 pub mod directory;
 pub mod dispatch;

@@ -2,6 +2,8 @@
 //! local S3 server and `cargo lambda watch`, and exports where they are; each test makes
 //! its own tenant, so tests run in parallel without seeing each other's data.
 
+pub mod calls;
+
 use bucket_uploads::App;
 use bucket_uploads::model::{Bucket, Namespace};
 use bucket_uploads::tenancy;

@@ -11,6 +11,7 @@ pub use list::{ListResponse, Pagination};
 
 use crate::app::App;
 use crate::auth::{Caller, Scope, authenticate, identify};
+use crate::calls::of_service;
 use crate::errors::Loc;
 use crate::ids::{BatchId, BucketRef, IdKind, TaskId, UploadId};
 use crate::routes::Route;
@@ -40,10 +41,16 @@ where
             status = tracing::field::Empty,
         );
         async move {
-            let response = handler(app, request).await.unwrap_or_else(|err| error_response(&err));
+            // A container serves one request at a time: what was counted since is this one's.
+            app.calls.take();
+            let response = handler(app.clone(), request)
+                .await
+                .unwrap_or_else(|err| error_response(&err));
             let status = response.status().as_u16();
             tracing::Span::current().record("status", status);
-            tracing::info!(status, "request finished");
+            let calls = app.calls.take();
+            let (dynamodb_calls, s3_calls) = (of_service(&calls, "DynamoDB"), of_service(&calls, "S3"));
+            tracing::info!(status, dynamodb_calls, s3_calls, "request finished");
             Ok::<_, std::convert::Infallible>(response)
         }
         .instrument(span)
