@@ -320,14 +320,19 @@ impl Tenant {
             .app
             .store
             .query_index(
-                bucket_uploads::store::schema::BY_CREATED_AT,
-                self.bucket.bucket_id.as_str(),
-                true,
-                None,
-                None,
+                &bucket_uploads::store::IndexQuery {
+                    index: bucket_uploads::store::schema::BY_CREATED_AT,
+                    partition: self.bucket.bucket_id.as_str(),
+                    from: None,
+                    until: None,
+                    ascending: true,
+                    max_items: None,
+                    projection: None,
+                },
+                &bucket_uploads::store::ReadBudget::unlimited(),
             )
             .await
-            .expect("query the bucket's index");
+            .unwrap_or_else(|err| panic!("query the bucket's index: {err:?}"));
         let uploads: Vec<Value> = read
             .items
             .into_iter()

@@ -6,7 +6,7 @@ use api_tests::{Tenant, put};
 use bucket_uploads::confirm::{ConfirmRequest, Origin, confirm};
 use bucket_uploads::http::Pagination;
 use bucket_uploads::ids::UploadId;
-use bucket_uploads::listing::{AccessPath, list_bucket};
+use bucket_uploads::listing::{AccessPath, Reading, list_bucket, list_bucket_reading};
 use bucket_uploads::query::{ListRequest, PageInfo, PageParams, evaluate};
 use bucket_uploads::time::Timestamp;
 use bucket_uploads::uploads::{NewUpload, create_upload};
@@ -162,9 +162,9 @@ async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<UploadId> {
     ids
 }
 
-fn condition(rng: &mut StdRng, middle: &str) -> Value {
+fn condition(rng: &mut StdRng, moments: &[String]) -> Value {
     let cmp = ["gt", "gte", "lt", "lte"];
-    match rng.random_range(0..16) {
+    match rng.random_range(0..18) {
         0 => json!({"status": pick(rng, STATUSES)}),
         1 => json!({"field": "status", "operator": "in", "value": [pick(rng, STATUSES), pick(rng, STATUSES)]}),
         2 if rng.random_bool(0.5) => json!({"field": "status", "operator": "ne", "value": "PENDING"}),
@@ -201,7 +201,21 @@ fn condition(rng: &mut StdRng, middle: &str) -> Value {
             json!({"field": pick(rng, &["object_id", "etag", "completed_at", "metadata.flag", "metadata.geo"]), "operator": pick(rng, &["exists", "is_null"]), "value": rng.random_bool(0.5)})
         }
         11 => {
-            json!({"field": pick(rng, &["created_at", "completed_at"]), "operator": pick(rng, &cmp), "value": middle})
+            json!({"field": pick(rng, &["created_at", "completed_at"]), "operator": pick(rng, &cmp), "value": pick(rng, moments)})
+        }
+        // created_at ranges the listing reads as slices of the index.
+        16 => json!({"AND": [
+            {"field": "created_at", "operator": pick(rng, &["gt", "gte"]), "value": pick(rng, moments)},
+            {"field": "created_at", "operator": pick(rng, &["lt", "lte"]), "value": pick(rng, moments)},
+        ]}),
+        17 => {
+            let operator = pick(rng, &["eq", "in"]);
+            let value = if operator == "eq" {
+                json!(pick(rng, moments))
+            } else {
+                json!([pick(rng, moments), pick(rng, moments)])
+            };
+            json!({"field": "created_at", "operator": operator, "value": value})
         }
         12 => json!({"field": "metadata", "operator": "text", "value": pick(rng, &["de", "city-3", "blue", "4.5"])}),
         13 => {
@@ -214,10 +228,10 @@ fn condition(rng: &mut StdRng, middle: &str) -> Value {
     }
 }
 
-fn filter(rng: &mut StdRng, depth: usize, middle: &str) -> Value {
+fn filter(rng: &mut StdRng, depth: usize, moments: &[String]) -> Value {
     if depth < 3 && rng.random_bool(0.35) {
         let children: Vec<Value> = (0..rng.random_range(1..4))
-            .map(|_| filter(rng, depth + 1, middle))
+            .map(|_| filter(rng, depth + 1, moments))
             .collect();
         let mut node = match rng.random_range(0..4) {
             0 | 1 => json!({"AND": children}),
@@ -231,10 +245,10 @@ fn filter(rng: &mut StdRng, depth: usize, middle: &str) -> Value {
         }
         return node;
     }
-    condition(rng, middle)
+    condition(rng, moments)
 }
 
-fn random_request(rng: &mut StdRng, middle: &str) -> Value {
+fn random_request(rng: &mut StdRng, moments: &[String]) -> Value {
     let mut body =
         json!({"limit": rng.random_range(1..=100), "offset": pick(rng, &[0, 0, 0, 5, 19, 40, 100, 199, 240])});
     if rng.random_bool(0.15) {
@@ -242,7 +256,7 @@ fn random_request(rng: &mut StdRng, middle: &str) -> Value {
         return body;
     }
     if rng.random_bool(0.75) {
-        body["filters"] = filter(rng, 1, middle);
+        body["filters"] = filter(rng, 1, moments);
     }
     if rng.random_bool(0.3) {
         body["search"] = json!(pick(rng, &["video", "SUMMER", "de", "_1", "png", "red", "zzz", "4.5"]));
@@ -289,17 +303,54 @@ async fn the_dynamodb_listing_equals_an_in_memory_evaluation() {
         "the data set covers every reachable status"
     );
     assert!(records.iter().any(|r| r["is_duplicate"] == true), "and duplicates");
-    let mut created: Vec<&str> = records.iter().map(|r| r["created_at"].as_str().unwrap()).collect();
+    let mut created: Vec<Timestamp> = records
+        .iter()
+        .map(|r| Timestamp::parse(r["created_at"].as_str().unwrap()).unwrap())
+        .collect();
     created.sort();
-    let middle = created[created.len() / 2].to_owned();
+    // Instants to compare created_at with: before and after everything, quartiles, an
+    // upload's own instant and a millisecond either side of it (in other offsets, too).
+    let exact = created[created.len() / 3];
+    let mut moments: Vec<String> = [
+        created[0].plus_seconds(-60),
+        created[created.len() / 4],
+        created[created.len() / 2],
+        created[created.len() * 3 / 4],
+        exact,
+        exact.plus_millis(-1),
+        exact.plus_millis(1),
+        created[created.len() - 1].plus_seconds(60),
+    ]
+    .iter()
+    .map(Timestamp::to_string)
+    .collect();
+    let in_paris = exact.plus_seconds(3600).to_string().replace('Z', "+01:00");
+    moments.push(in_paris);
+    // Partitions cut into slices of about 25 uploads (and so also across the imported
+    // uploads, which are older than the bucket), besides the default cut.
+    let fine = Reading {
+        uploads_per_slice: 25,
+        max_slices: 8,
+        ..Reading::DEFAULT
+    };
+    let mut narrowed = 0;
 
     let mut paths = std::collections::BTreeMap::new();
     for _ in 0..REQUESTS {
-        let body = random_request(&mut rng, &middle);
+        let body = random_request(&mut rng, &moments);
         let request =
             ListRequest::parse(Some(&body), PageParams::default()).unwrap_or_else(|e| panic!("{body}: {e:?}"));
         let listed = list_bucket(&tenant.app, &tenant.bucket, &request).await.unwrap();
         let (page, total, stats) = evaluate(&request, records.clone());
+        let sliced = list_bucket_reading(&tenant.app, &tenant.bucket, &request, fine)
+            .await
+            .unwrap();
+        assert_eq!(sliced.results, listed.results, "sliced finely: {body}");
+        assert_eq!(sliced.stats, listed.stats, "sliced finely: {body}");
+        assert_eq!(sliced.page, listed.page, "sliced finely: {body}");
+        if listed.access_path == AccessPath::WholeBucket && listed.items_read < records.len() {
+            narrowed += 1;
+        }
 
         let got: Vec<Value> = listed
             .results
@@ -333,9 +384,13 @@ async fn the_dynamodb_listing_equals_an_in_memory_evaluation() {
         };
         *paths.entry(name).or_insert(0) += 1;
     }
-    // Every access path was exercised.
+    // Every access path was exercised, and created_at ranges narrowed what was read.
     assert_eq!(paths.len(), 3, "{paths:?}");
-    println!("access paths used: {paths:?}");
+    assert!(
+        narrowed >= 5,
+        "only {narrowed} whole-bucket reads were narrowed by a created_at range"
+    );
+    println!("access paths used: {paths:?}; whole-bucket reads narrowed by created_at: {narrowed}");
 
     // Case-insensitive equality, counted independently of the query code.
     let campaign_is = |r: &Value, wanted: &str, fold: bool| {

@@ -11,6 +11,7 @@
 use crate::auth::AuthError;
 use crate::confirm::ConfirmError;
 use crate::errors::{Failure, FieldError, Invalid, Loc, NotFound, RequestError};
+use crate::listing::{ListError, TooBroad};
 use crate::tenancy::TenancyError;
 use crate::uploads::{DeleteError, ReadError};
 use serde_json::{Value, json};
@@ -207,6 +208,25 @@ impl From<RequestError> for ApiError {
             RequestError::Invalid(invalid) => invalid.into(),
             RequestError::NotFound(not_found) => not_found.into(),
             RequestError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<ListError> for ApiError {
+    fn from(err: ListError) -> Self {
+        match err {
+            ListError::Request(err) => err.into(),
+            ListError::TooBroad(too_broad) => {
+                let details = match &too_broad {
+                    TooBroad::Filter { in_scope, cap } => {
+                        json!({ "max_items_read": cap, "uploads_in_scope": in_scope })
+                    }
+                    TooBroad::Offset { offset, limit, cap } => {
+                        json!({ "max_items_read": cap, "offset": offset, "limit": limit })
+                    }
+                };
+                ApiError::bad_request(too_broad.to_string(), "list_too_broad", details)
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod fields;
 pub mod filter;
+pub mod range;
 pub mod values;
 
 use crate::errors::{Invalid, Loc};

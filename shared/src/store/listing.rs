@@ -1,5 +1,6 @@
-//! Reads for List Uploads: GSI queries (optionally projected to the attributes a query
-//! needs) that count the items they read, and a batch read of one page of uploads.
+//! Reads for List Uploads: GSI queries of a slice of a partition (optionally projected to
+//! the attributes a query needs) that count the items they read against a budget, and a
+//! batch read of one page of uploads.
 
 use super::schema::IndexSchema;
 use super::uploads::UPLOAD_SORT_KEY;
@@ -10,6 +11,7 @@ use crate::ids::UploadId;
 use crate::model::Upload;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 /// DynamoDB's BatchGetItem limit.
 const BATCH_GET_MAX: usize = 100;
@@ -20,19 +22,90 @@ pub struct IndexRead {
     pub items_read: usize,
 }
 
+/// One slice of an index partition to read.
+pub struct IndexQuery<'a> {
+    pub index: IndexSchema,
+    pub partition: &'a str,
+    /// `from <= sort key < until` (sort keys start with `created_at`, so a timestamp
+    /// string bounds them); `None` leaves that side open.
+    pub from: Option<String>,
+    pub until: Option<String>,
+    pub ascending: bool,
+    /// Stop after this many items.
+    pub max_items: Option<usize>,
+    /// Only these attributes.
+    pub projection: Option<&'a BTreeSet<String>>,
+}
+
+/// How many items the reads of one request may examine together (concurrent reads share
+/// it): they stop once it is spent.
+#[derive(Debug)]
+pub struct ReadBudget {
+    cap: usize,
+    spent: AtomicUsize,
+}
+
+impl ReadBudget {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            spent: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn unlimited() -> Self {
+        Self::new(usize::MAX)
+    }
+
+    /// Records `items` read; false once the total is over the cap.
+    fn spend(&self, items: usize) -> bool {
+        let before = self.spent.fetch_add(items, AtomicOrdering::Relaxed);
+        before.saturating_add(items) <= self.cap
+    }
+}
+
+/// Why a query returned nothing.
+#[derive(Debug)]
+pub enum QueryError {
+    /// The request's reads together went over their budget.
+    OverBudget,
+    Failure(Failure),
+}
+
+impl From<Failure> for QueryError {
+    fn from(failure: Failure) -> Self {
+        QueryError::Failure(failure)
+    }
+}
+
 impl Store {
-    /// Queries `index` for partition `key` in sort-key order, stopping after `max_items`
-    /// when given; `projection` limits the attributes returned.
-    pub async fn query_index(
-        &self,
-        index: IndexSchema,
-        key: &str,
-        ascending: bool,
-        max_items: Option<usize>,
-        projection: Option<&BTreeSet<String>>,
-    ) -> Result<IndexRead, Failure> {
-        let mut names = HashMap::from([("#pk".to_owned(), index.partition_key.to_owned())]);
-        let projection_expression = projection.map(|attributes| {
+    /// Reads a slice of an index partition in sort-key order, page by page, within `budget`.
+    pub async fn query_index(&self, query: &IndexQuery<'_>, budget: &ReadBudget) -> Result<IndexRead, QueryError> {
+        let mut names = HashMap::from([("#pk".to_owned(), query.index.partition_key.to_owned())]);
+        let mut values = HashMap::from([(":pk".to_owned(), AttributeValue::S(query.partition.to_owned()))]);
+        let mut condition = "#pk = :pk".to_owned();
+        if query.from.is_some() || query.until.is_some() {
+            names.insert("#sk".to_owned(), query.index.sort_key.to_owned());
+        }
+        match (&query.from, &query.until) {
+            (Some(from), Some(until)) => {
+                // No sort key equals `until` itself (keys go on with `#<upload_id>`), so the
+                // inclusive BETWEEN ends where `< until` would.
+                condition.push_str(" AND #sk BETWEEN :from AND :until");
+                values.insert(":from".to_owned(), AttributeValue::S(from.clone()));
+                values.insert(":until".to_owned(), AttributeValue::S(until.clone()));
+            }
+            (Some(from), None) => {
+                condition.push_str(" AND #sk >= :from");
+                values.insert(":from".to_owned(), AttributeValue::S(from.clone()));
+            }
+            (None, Some(until)) => {
+                condition.push_str(" AND #sk < :until");
+                values.insert(":until".to_owned(), AttributeValue::S(until.clone()));
+            }
+            (None, None) => {}
+        }
+        let projection_expression = query.projection.map(|attributes| {
             let placeholders: Vec<String> = attributes
                 .iter()
                 .enumerate()
@@ -49,7 +122,7 @@ impl Store {
         };
         let mut start = None;
         loop {
-            let remaining = max_items.map(|max| max.saturating_sub(read.items.len()));
+            let remaining = query.max_items.map(|max| max.saturating_sub(read.items.len()));
             if remaining == Some(0) {
                 break;
             }
@@ -57,18 +130,22 @@ impl Store {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index.name)
-                .key_condition_expression("#pk = :pk")
+                .index_name(query.index.name)
+                .key_condition_expression(&condition)
                 .set_expression_attribute_names(Some(names.clone()))
-                .expression_attribute_values(":pk", AttributeValue::S(key.to_owned()))
+                .set_expression_attribute_values(Some(values.clone()))
                 .set_projection_expression(projection_expression.clone())
-                .scan_index_forward(ascending)
+                .scan_index_forward(query.ascending)
                 .set_limit(remaining.map(|r| i32::try_from(r).unwrap_or(i32::MAX)))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|err| sdk_failure("query index", err))?;
-            read.items_read += usize::try_from(page.scanned_count).unwrap_or(0);
+            let scanned = usize::try_from(page.scanned_count).unwrap_or(0);
+            read.items_read += scanned;
+            if !budget.spend(scanned) {
+                return Err(QueryError::OverBudget);
+            }
             start = page.last_evaluated_key;
             read.items.extend(page.items.unwrap_or_default());
             if start.is_none() {

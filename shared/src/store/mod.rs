@@ -67,6 +67,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
+pub use listing::{IndexQuery, IndexRead, QueryError, ReadBudget};
 pub use uploads::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY, record_expiry};
 
 pub type Item = HashMap<String, AttributeValue>;

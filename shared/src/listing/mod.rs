@@ -8,25 +8,83 @@
 //!   the `by_status` GSI partitions of those statuses only;
 //! - anything else: the bucket's whole `by_created_at` partition.
 //!
-//! The last two read their partitions projected to the attributes the query needs, evaluate
-//! filter, search and sort in memory (`crate::query`), compute `total` and `stats` over all
-//! matches, and then read the full records of just the page.
+//! The last two read their partitions ([`partitions`]) only within the `created_at` range
+//! the filter implies, as concurrent slices, projected to the attributes the query needs;
+//! evaluate filter, search and sort in memory (`crate::query`), compute `total` and `stats`
+//! over all matches, and then read the full records of just the page.
+//!
+//! What one request may read is capped ([`MAX_ITEMS_READ`]): a query that would read more
+//! (a filter the indexes cannot narrow over a large bucket, or a deep `offset`) is refused
+//! with a 400 that says how to narrow it, instead of running past API Gateway's 30 s.
+
+mod partitions;
+
+pub use partitions::{MAX_ITEMS_READ, Reading};
 
 use crate::app::App;
 use crate::auth::Scope;
-use crate::errors::{Failure, RequestError};
+use crate::errors::{Failure, Invalid, NotFound, RequestError};
 use crate::ids::{BucketRef, UploadId};
 use crate::model::{Bucket, Upload, UploadStatus};
 use crate::query::filter::{CaseSensitive, Condition, Filter, Op};
 use crate::query::values::{Operand, equals};
 use crate::query::{ListRequest, PageInfo, PageParams, Stats, evaluate};
-use crate::store::from_item;
-use crate::store::schema::{BY_CREATED_AT, BY_STATUS};
-use crate::uploads::{download_url, resolve_bucket};
+use crate::store::schema::BY_CREATED_AT;
+use crate::store::{IndexQuery, ReadBudget, from_item};
+use crate::uploads::{ReadError, download_url, resolve_bucket};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-pub type ListError = RequestError;
+/// Why a listing has no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// Answering would read more than one request may.
+    #[error(transparent)]
+    TooBroad(#[from] TooBroad),
+}
+
+/// A listing that would read more index items than one request may (`cap`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TooBroad {
+    /// The filter cannot be narrowed by the indexes, and the uploads it may match number
+    /// `in_scope` (`None`: more than the cap, found while reading).
+    #[error(
+        "This query would read {} uploads; one request reads at most {cap}. Narrow it with a status filter (eq/in) or a created_at range (gt/gte/lt/lte) that matches fewer uploads.",
+        in_scope.map_or_else(|| format!("more than {cap}"), |n| n.to_string())
+    )]
+    Filter { in_scope: Option<u64>, cap: usize },
+    /// A page deeper than the cap: `offset + limit` items would be read.
+    #[error(
+        "offset + limit may be at most {cap} (offset {offset}, limit {limit}). Narrow the listing with a status filter or a created_at range instead of paging this deep."
+    )]
+    Offset { offset: u64, limit: u32, cap: usize },
+}
+
+impl From<Invalid> for ListError {
+    fn from(err: Invalid) -> Self {
+        RequestError::from(err).into()
+    }
+}
+
+impl From<NotFound> for ListError {
+    fn from(err: NotFound) -> Self {
+        RequestError::from(err).into()
+    }
+}
+
+impl From<Failure> for ListError {
+    fn from(err: Failure) -> Self {
+        RequestError::from(err).into()
+    }
+}
+
+impl From<ReadError> for ListError {
+    fn from(err: ReadError) -> Self {
+        RequestError::from(err).into()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessPath {
@@ -116,21 +174,50 @@ pub async fn list_uploads(
     Ok(listed)
 }
 
-pub async fn list_bucket(app: &App, bucket: &Bucket, request: &ListRequest) -> Result<Listed, Failure> {
+pub async fn list_bucket(app: &App, bucket: &Bucket, request: &ListRequest) -> Result<Listed, ListError> {
+    list_bucket_reading(app, bucket, request, Reading::DEFAULT).await
+}
+
+/// [`list_bucket`], reading as `reading` says (tests slice small buckets finely, and cap
+/// them low).
+pub async fn list_bucket_reading(
+    app: &App,
+    bucket: &Bucket,
+    request: &ListRequest,
+    reading: Reading,
+) -> Result<Listed, ListError> {
     let access_path = choose_path(request);
     let offset = usize::try_from(request.offset).unwrap_or(usize::MAX);
     let limit = request.limit as usize;
     let (results, total, stats, items_read) = match &access_path {
         AccessPath::CreatedAtPage { ascending } => {
+            let wanted = offset.saturating_add(limit);
+            if wanted > reading.max_items_read {
+                return Err(TooBroad::Offset {
+                    offset: request.offset,
+                    limit: request.limit,
+                    cap: reading.max_items_read,
+                }
+                .into());
+            }
+            let page = IndexQuery {
+                index: BY_CREATED_AT,
+                partition: bucket.bucket_id.as_str(),
+                from: None,
+                until: None,
+                ascending: *ascending,
+                max_items: Some(wanted),
+                projection: None,
+            };
+            let budget = ReadBudget::unlimited();
             let (read, counts) = tokio::try_join!(
-                app.store.query_index(
-                    BY_CREATED_AT,
-                    bucket.bucket_id.as_str(),
-                    *ascending,
-                    Some(offset.saturating_add(limit)),
-                    None,
-                ),
-                app.store.bucket_counts(&bucket.bucket_id)
+                async {
+                    app.store
+                        .query_index(&page, &budget)
+                        .await
+                        .map_err(|err| partitions::read_error(err, usize::MAX))
+                },
+                async { Ok(app.store.bucket_counts(&bucket.bucket_id).await?) }
             )?;
             let stats = Stats::of_counts(&counts);
             let results: Vec<Upload> = read
@@ -141,29 +228,8 @@ pub async fn list_bucket(app: &App, bucket: &Bucket, request: &ListRequest) -> R
                 .collect::<Result<_, _>>()?;
             (results, stats.total_uploads, stats, read.items_read)
         }
-        AccessPath::Statuses(statuses) => {
-            let projection = request.attributes();
-            let reads = futures::future::try_join_all(statuses.iter().map(|status| {
-                let key = format!("{}#{status}", bucket.bucket_id);
-                let projection = &projection;
-                async move {
-                    app.store
-                        .query_index(BY_STATUS, &key, true, None, Some(projection))
-                        .await
-                }
-            }))
-            .await?;
-            let items_read = reads.iter().map(|read| read.items_read).sum();
-            let candidates: Vec<_> = reads.into_iter().flat_map(|read| read.items).collect();
-            let (results, total, stats) = evaluate_page(app, request, candidates).await?;
-            (results, total, stats, items_read)
-        }
-        AccessPath::WholeBucket => {
-            let projection = request.attributes();
-            let read = app
-                .store
-                .query_index(BY_CREATED_AT, bucket.bucket_id.as_str(), true, None, Some(&projection))
-                .await?;
+        AccessPath::Statuses(_) | AccessPath::WholeBucket => {
+            let read = partitions::read_candidates(app, bucket, request, &access_path, reading).await?;
             let (results, total, stats) = evaluate_page(app, request, read.items).await?;
             (results, total, stats, read.items_read)
         }
