@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# `make bench`: the List Uploads and Batch Create benchmarks against their own DynamoDB Local
-# and S3 server.
+# `make bench`: the benchmark suite (tests/benches/suite), one table, against its own
+# DynamoDB Local, S3 server and cargo lambda watch. Builds every function in release first
+# (the cold-start and 1 GiB measurements run those binaries): about 10 minutes the first
+# time. UPLOADS_BENCH_ONLY=P1,P4 runs some measurements only;
+# UPLOADS_BENCH_RELEASE_TARGET puts the release build in another target directory.
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -9,11 +12,23 @@ cd "$ROOT"
 ensure_tools
 export_local_aws
 export UPLOADS_TABLE=uploads-bench UPLOADS_S3_BUCKET=uploads-bench
-log "building the benchmark (optimized)"
-cargo bench -p api-tests --bench list_first_page --bench batch_create --no-run
-cargo build --quiet -p uploads-admin -p local-s3
+RELEASE_TARGET=${UPLOADS_BENCH_RELEASE_TARGET:-${CARGO_TARGET_DIR:-$ROOT/target}}
+export UPLOADS_BENCH_RELEASE_DIR="$RELEASE_TARGET/release" UPLOADS_BENCH_DIR="$LOCAL/bench"
+mkdir -p "$UPLOADS_BENCH_DIR"
+
+functions=()
+for function in functions/*/; do
+  functions+=(-p "$(basename "$function")")
+done
+log "building the functions in release (the binaries Lambda runs)"
+CARGO_TARGET_DIR=$RELEASE_TARGET cargo build --release "${functions[@]}"
+log "building the benchmark and the local tools"
+cargo bench -p api-tests --bench suite --no-run
+cargo build --quiet -p uploads-admin -p local-s3 "${functions[@]}"
 
 start_isolated_services
+# The worker, for the asynchronous confirmations P3 counts.
+API_PORT=$(free_port)
+start_watch "$API_PORT" "$RUN_DIR/watch.log" --ignore-changes
 log "running"
-cargo bench -p api-tests --bench list_first_page
-cargo bench -p api-tests --bench batch_create
+cargo bench -p api-tests --bench suite

@@ -57,27 +57,23 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(sdk: &aws_config::SdkConfig, settings: &Settings) -> Self {
+    /// The app's adapters; every SDK client is built on its first call.
+    pub fn new(sdk: &aws_types::SdkConfig, settings: &Settings) -> Self {
         let calls = CallCounter::default();
-        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(settings.s3_force_path_style)
-            .interceptor(calls.clone())
-            .build();
-        let dynamodb_config = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .interceptor(calls.clone())
-            .build();
-        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb_config), &settings.table);
+        let store = Store::new(sdk, &calls, &settings.table);
         Self {
             directory: Directory::new(store.clone(), settings.directory_ttl),
             store,
-            objects: ObjectStore::new(aws_sdk_s3::Client::from_conf(s3_config), &settings.s3_bucket),
+            objects: ObjectStore::new(sdk, settings.s3_force_path_style, &calls, &settings.s3_bucket),
             dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),
             calls,
         }
     }
 
-    pub async fn from_env() -> Result<Self, String> {
+    /// The app a function runs: settings and AWS configuration from its environment
+    /// (see `aws::function_sdk_config`). Nothing here waits on the network.
+    pub fn from_env() -> Result<Self, String> {
         let settings = Settings::from_env()?;
-        Ok(Self::new(&crate::aws::sdk_config().await, &settings))
+        Ok(Self::new(&crate::aws::function_sdk_config(), &settings))
     }
 }

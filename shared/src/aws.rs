@@ -1,23 +1,68 @@
-//! AWS client construction and the classification of SDK failures.
+//! AWS configuration, clients built on first use, and the classification of SDK failures.
 
+use crate::calls::CallCounter;
 use crate::errors::Failure;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::SdkConfig;
+use std::sync::{Arc, OnceLock};
 
-/// Shared SDK configuration. The HTTP client is rustls with ring, passed in explicitly so
-/// the SDK crates can be built without their default (aws-lc) TLS stack. Endpoints follow
-/// the standard `AWS_ENDPOINT_URL_<SERVICE>` variables, which is how the local stack is wired.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new()
+/// rustls with ring, passed in explicitly so the SDK crates can be built without their
+/// default (aws-lc) TLS stack.
+fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
-        .build_https();
+        .build_https()
+}
+
+/// SDK configuration with aws-config's default provider chains (profiles, SSO, web
+/// identity, IMDS…), for the operator CLI and tools run by people.
+pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client)
+        .http_client(http_client())
         .load()
         .await
+}
+
+/// The SDK configuration a function runs with, read from the environment Lambda gives it:
+/// region (`AWS_REGION`), credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`, read when a call first needs them) and the standard
+/// `AWS_ENDPOINT_URL[_<SERVICE>]` overrides (how the local stack is wired). None of the
+/// default chains' other sources: a function never uses them, and linking them (an STS
+/// client among them) would cost every binary a few hundred KB and its cold start the time
+/// to build them.
+pub fn function_sdk_config() -> SdkConfig {
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .ok()
+        .map(aws_types::region::Region::new);
+    SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(http_client())
+        .service_config(EnvEndpoints)
+        .build()
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>` (the service id upper-cased, spaces as `_`), else
+/// `AWS_ENDPOINT_URL`, as aws-config reads them.
+#[derive(Debug)]
+struct EnvEndpoints;
+
+impl aws_types::service_config::LoadServiceConfig for EnvEndpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+        std::env::var(format!("{}_{service}", key.env()))
+            .or_else(|_| std::env::var(key.env()))
+            .ok()
+            .filter(|url| !url.is_empty())
+    }
 }
 
 const RETRYABLE_CODES: &[&str] = &[
@@ -57,5 +102,40 @@ where
         Failure::Unavailable
     } else {
         Failure::Bug(format!("{context} failed"))
+    }
+}
+
+/// An SDK client built on its first call. Building one is then no part of a cold start,
+/// and a function that never calls a service never builds it: the code that builds it is
+/// reached only from the adapter methods that call the service, so a binary whose handler
+/// never calls them does not even contain that SDK (LTO drops it).
+#[derive(Clone)]
+pub struct LazyClient<C> {
+    client: Arc<OnceLock<C>>,
+    sdk: SdkConfig,
+    calls: CallCounter,
+}
+
+impl<C> LazyClient<C> {
+    /// A client to be built from `sdk`, its calls counted by `calls`.
+    pub fn new(sdk: &SdkConfig, calls: &CallCounter) -> Self {
+        Self {
+            client: Arc::default(),
+            sdk: sdk.clone(),
+            calls: calls.clone(),
+        }
+    }
+
+    /// The client, built by `build` the first time.
+    pub fn get(&self, build: impl FnOnce(&SdkConfig, &CallCounter) -> C) -> &C {
+        self.client.get_or_init(|| build(&self.sdk, &self.calls))
+    }
+}
+
+impl<C> std::fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyClient")
+            .field("built", &self.client.get().is_some())
+            .finish()
     }
 }

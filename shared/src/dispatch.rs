@@ -5,10 +5,12 @@
 //! worker runs under `cargo lambda watch` and is called through its Lambda Invoke API, with
 //! the same Retry/Catch logic played by [`run_state_machine`].
 
-use crate::aws::sdk_failure;
+use crate::aws::{LazyClient, sdk_failure};
+use crate::calls::CallCounter;
 use crate::errors::Failure;
 use crate::ids::TaskId;
 use crate::model::{Task, TaskKind};
+use aws_types::SdkConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::future::Future;
@@ -100,11 +102,11 @@ impl Caught {
 #[derive(Clone, Debug)]
 pub enum Dispatcher {
     StepFunctions {
-        client: aws_sdk_sfn::Client,
+        client: LazyClient<aws_sdk_sfn::Client>,
         state_machine_arn: String,
     },
     Local {
-        client: aws_sdk_lambda::Client,
+        client: LazyClient<aws_sdk_lambda::Client>,
         function: String,
     },
     /// Nothing can run the worker: asynchronous confirmation answers 503.
@@ -201,14 +203,16 @@ where
 impl Dispatcher {
     /// Step Functions when `UPLOADS_STATE_MACHINE_ARN` is set; the local worker when
     /// `UPLOADS_LOCAL_WORKER` names it (with `AWS_ENDPOINT_URL_LAMBDA` at `cargo lambda watch`).
-    pub fn new(sdk: &aws_config::SdkConfig, state_machine_arn: Option<String>, local_worker: Option<String>) -> Self {
+    pub fn new(sdk: &SdkConfig, state_machine_arn: Option<String>, local_worker: Option<String>) -> Self {
+        // Step Functions and Lambda calls are not counted: the counts are of DynamoDB and S3.
+        let uncounted = CallCounter::default();
         match (state_machine_arn, local_worker) {
             (Some(state_machine_arn), _) => Dispatcher::StepFunctions {
-                client: aws_sdk_sfn::Client::new(sdk),
+                client: LazyClient::new(sdk, &uncounted),
                 state_machine_arn,
             },
             (None, Some(function)) => Dispatcher::Local {
-                client: local_lambda_client(sdk),
+                client: LazyClient::new(sdk, &uncounted),
                 function,
             },
             (None, None) => Dispatcher::Unconfigured,
@@ -223,6 +227,7 @@ impl Dispatcher {
             } => {
                 let event = WorkerEvent::start(task).ok_or_else(|| Failure::bug("no worker runs this task"))?;
                 let started = client
+                    .get(|sdk, _| aws_sdk_sfn::Client::new(sdk))
                     .start_execution()
                     .state_machine_arn(state_machine_arn)
                     .name(task.task_id.as_str())
@@ -237,7 +242,7 @@ impl Dispatcher {
             }
             Dispatcher::Local { client, function } => {
                 let event = WorkerEvent::start(task).ok_or_else(|| Failure::bug("no worker runs this task"))?;
-                let (client, function) = (client.clone(), function.clone());
+                let (client, function) = (client.get(|sdk, _| local_lambda_client(sdk)).clone(), function.clone());
                 // Only locally does work outlive the response: the process keeps running.
                 tokio::spawn(async move {
                     let invoke = |event: WorkerEvent| invoke_local(&client, &function, event.to_value());
@@ -256,7 +261,7 @@ impl Dispatcher {
 /// A Lambda client that makes one call per invocation: `run_state_machine` plays the
 /// state machine's retries, and `cargo lambda watch` answers a function's error with a 5xx
 /// that the SDK's own retries would otherwise repeat (each worker run made three).
-fn local_lambda_client(sdk: &aws_config::SdkConfig) -> aws_sdk_lambda::Client {
+fn local_lambda_client(sdk: &SdkConfig) -> aws_sdk_lambda::Client {
     let config = aws_sdk_lambda::config::Builder::from(sdk)
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
@@ -362,6 +367,7 @@ mod tests {
         let Dispatcher::Local { client, .. } = Dispatcher::new(&sdk, None, Some("worker".into())) else {
             panic!("expected the local dispatcher");
         };
+        let client = client.get(|sdk, _| local_lambda_client(sdk));
         let retries = client.config().retry_config().expect("a retry config");
         assert_eq!(retries.max_attempts(), 1);
     }

@@ -25,6 +25,7 @@ pub mod expiry;
 pub mod http;
 pub mod ids;
 pub mod listing;
+pub mod logging;
 pub mod model;
 pub mod names;
 pub mod objects;

@@ -7,11 +7,13 @@
 //! `x-amz-copy-source-if-match` (the bytes copied are the bytes whose ETag and size were
 //! checked), and S3 computes the copy's SHA-256 on the way.
 
-use crate::aws::{invalid_request, sdk_failure};
+use crate::aws::{LazyClient, invalid_request, sdk_failure};
+use crate::calls::CallCounter;
 use crate::errors::Failure;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::SdkConfig;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -21,7 +23,8 @@ pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
-    client: aws_sdk_s3::Client,
+    client: LazyClient<aws_sdk_s3::Client>,
+    force_path_style: bool,
     bucket: String,
 }
 
@@ -58,11 +61,24 @@ pub enum Copy {
 }
 
 impl ObjectStore {
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+    /// The bucket's objects, through a client built from `sdk` on first use
+    /// (`force_path_style` for S3-compatible servers that want it, like the local one).
+    pub fn new(sdk: &SdkConfig, force_path_style: bool, calls: &CallCounter, bucket: impl Into<String>) -> Self {
         Self {
-            client,
+            client: LazyClient::new(sdk, calls),
+            force_path_style,
             bucket: bucket.into(),
         }
+    }
+
+    fn s3(&self) -> &aws_sdk_s3::Client {
+        self.client.get(|sdk, calls| {
+            let config = aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(self.force_path_style)
+                .interceptor(calls.clone())
+                .build();
+            aws_sdk_s3::Client::from_conf(config)
+        })
     }
 
     /// The S3 bucket, for tests that look at objects directly.
@@ -74,7 +90,7 @@ impl ObjectStore {
     /// The SDK client, for tests that look at objects directly.
     #[cfg(feature = "test-support")]
     pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.client
+        self.s3()
     }
 
     /// A PUT URL whose signature covers the host, Content-Type and, when known,
@@ -92,7 +108,7 @@ impl ObjectStore {
             .transpose()
             .map_err(|_| Failure::bug("a declared size of over 2^63 bytes"))?;
         let request = self
-            .client
+            .s3()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -120,7 +136,7 @@ impl ObjectStore {
 
     /// A GET URL valid for `DOWNLOAD_URL_TTL` (signed locally: no call to S3).
     pub async fn presign_get(&self, key: &str) -> Result<String, Failure> {
-        self.client
+        self.s3()
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -137,7 +153,7 @@ impl ObjectStore {
     /// The object's ETag, size and, when S3 keeps one, its SHA-256.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, Failure> {
         let request = self
-            .client
+            .s3()
             .head_object()
             .bucket(&self.bucket)
             .key(key)
@@ -163,7 +179,7 @@ impl ObjectStore {
     pub async fn copy_once(&self, from: &str, to: &str, etag: &str) -> Result<Copy, Failure> {
         let source = format!("{}/{}", self.bucket, encode_key(from));
         let result = self
-            .client
+            .s3()
             .copy_object()
             .bucket(&self.bucket)
             .key(to)
@@ -199,7 +215,7 @@ impl ObjectStore {
     /// whatever the object's size. `None` when the object is gone. Only needed when S3
     /// did not report a copy's checksum.
     pub async fn sha256_hex(&self, key: &str) -> Result<Option<String>, Failure> {
-        let output = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        let output = match self.s3().get_object().bucket(&self.bucket).key(key).send().await {
             Ok(output) => output,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
             Err(err) => return Err(sdk_failure("get object", err)),
@@ -217,7 +233,7 @@ impl ObjectStore {
 
     /// Deletes the object; deleting a missing object succeeds.
     pub async fn delete(&self, key: &str) -> Result<(), Failure> {
-        self.client
+        self.s3()
             .delete_object()
             .bucket(&self.bucket)
             .key(key)

@@ -14,7 +14,6 @@ use bucket_uploads::confirm::{batch::confirm_uploads_batch, confirm_upload};
 use bucket_uploads::ids::{BucketRef, TaskId, UploadId};
 use bucket_uploads::listing::list_uploads;
 use bucket_uploads::query::PageParams;
-use bucket_uploads::tenancy;
 use bucket_uploads::uploads::{create_upload, create_uploads_batch, delete_upload, get_task, get_upload};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -120,21 +119,12 @@ pub async fn count_every_endpoint(app: &App) -> Vec<Counted> {
 }
 
 async fn count_all(app: &App) -> Vec<Counted> {
-    let tenant = tenancy::create_tenant(&app.store, "calls").await.expect("tenant");
-    let namespace = tenancy::create_namespace(&app.store, &tenant.tenant_id, "calls")
-        .await
-        .expect("namespace");
-    let bucket = tenancy::create_bucket(&app.store, &namespace.namespace_id, "calls", None)
-        .await
-        .expect("bucket");
-    let key = tenancy::create_api_key(&app.store, &tenant.tenant_id, None)
-        .await
-        .expect("key");
+    let made = crate::Tenancy::create(app, ["calls", "calls"], None).await;
     let c = Client {
         app: app.clone(),
-        authorization: format!("Bearer {}", key.plaintext),
-        namespace: namespace.name.clone(),
-        bucket: BucketRef::parse(&bucket.name).expect("a bucket name"),
+        authorization: made.authorization(),
+        namespace: made.namespace.name.clone(),
+        bucket: made.bucket_ref(),
     };
     let mut counted = vec![];
 

@@ -19,9 +19,7 @@ fn required_env(name: &str) -> String {
 
 /// The app's adapters against the local services, as the functions build them.
 pub async fn app() -> App {
-    App::from_env()
-        .await
-        .unwrap_or_else(|err| panic!("{err}: run these tests through `make test`"))
+    App::from_env().unwrap_or_else(|err| panic!("{err}: run these tests through `make test`"))
 }
 
 pub fn api_url() -> String {
@@ -39,6 +37,52 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(120))
         .build()
         .expect("HTTP client")
+}
+
+/// A fresh tenant's namespace, bucket and API key, made straight in the table.
+pub struct Tenancy {
+    pub tenant_id: bucket_uploads::ids::TenantId,
+    pub namespace: Namespace,
+    pub bucket: Bucket,
+    pub key: bucket_uploads::auth::NewApiKey,
+}
+
+impl Tenancy {
+    /// `names`: the namespace's and the bucket's.
+    pub async fn create(app: &App, [namespace, bucket]: [&str; 2], max_file_size_bytes: Option<u64>) -> Self {
+        let tenant = tenancy::create_tenant(&app.store, "test").await.expect("tenant");
+        let namespace = tenancy::create_namespace(&app.store, &tenant.tenant_id, namespace)
+            .await
+            .expect("namespace");
+        let bucket = tenancy::create_bucket(&app.store, &namespace.namespace_id, bucket, max_file_size_bytes)
+            .await
+            .expect("bucket");
+        let key = tenancy::create_api_key(&app.store, &tenant.tenant_id, None)
+            .await
+            .expect("api key");
+        Self {
+            tenant_id: tenant.tenant_id,
+            namespace,
+            bucket,
+            key,
+        }
+    }
+
+    /// The `Authorization` header its key makes.
+    pub fn authorization(&self) -> String {
+        format!("Bearer {}", self.key.plaintext)
+    }
+
+    /// The scope its key and namespace (by name) authenticate to, as a function finds it.
+    pub async fn scope(&self, app: &App) -> bucket_uploads::auth::Scope {
+        bucket_uploads::auth::authenticate(&app.directory, Some(&self.authorization()), Some(&self.namespace.name))
+            .await
+            .expect("the key and namespace check out")
+    }
+
+    pub fn bucket_ref(&self) -> bucket_uploads::ids::BucketRef {
+        bucket_uploads::ids::BucketRef::parse(&self.bucket.name).expect("a bucket name")
+    }
 }
 
 /// A tenant with one namespace, one bucket and one API key, all freshly made.
@@ -60,23 +104,14 @@ impl Tenant {
 
     pub async fn with_max_file_size(max_file_size_bytes: Option<u64>) -> Self {
         let app = app().await;
-        let tenant = tenancy::create_tenant(&app.store, "test").await.expect("tenant");
-        let namespace = tenancy::create_namespace(&app.store, &tenant.tenant_id, "media")
-            .await
-            .expect("namespace");
-        let bucket = tenancy::create_bucket(&app.store, &namespace.namespace_id, "photos", max_file_size_bytes)
-            .await
-            .expect("bucket");
-        let key = tenancy::create_api_key(&app.store, &tenant.tenant_id, None)
-            .await
-            .expect("api key");
+        let made = Tenancy::create(&app, ["media", "photos"], max_file_size_bytes).await;
         Self {
             app,
-            tenant_id: tenant.tenant_id,
-            key_id: key.record.key_id,
-            api_key: key.plaintext,
-            namespace,
-            bucket,
+            tenant_id: made.tenant_id,
+            key_id: made.key.record.key_id,
+            api_key: made.key.plaintext,
+            namespace: made.namespace,
+            bucket: made.bucket,
             client: http(),
             base: api_url(),
         }
@@ -344,27 +379,7 @@ impl Tenant {
     /// A PENDING task and its PROCESSING upload, as the confirm endpoint leaves them, without
     /// starting any worker.
     pub async fn processing(&self, upload: &bucket_uploads::model::Upload) -> bucket_uploads::model::Task {
-        use bucket_uploads::model::{ConfirmInputs, Task, TaskKind};
-        let inputs = ConfirmInputs {
-            upload_id: upload.upload_id.clone(),
-            bucket_id: upload.bucket_id.clone(),
-            etag: None,
-            file_size_bytes: None,
-            auto_submit_batch: false,
-        };
-        let task = Task::pending(
-            bucket_uploads::ids::TaskId::generate(),
-            self.namespace.namespace_id.clone(),
-            TaskKind::Confirm { inputs, outputs: None },
-            bucket_uploads::time::Timestamp::now(),
-        );
-        let transition = upload.start_processing(task.task_id.clone());
-        self.app
-            .store
-            .start_processing(&transition, &task)
-            .await
-            .expect("the upload was PENDING");
-        task
+        processing(&self.app, &self.namespace.namespace_id, upload).await
     }
 
     /// Polls `GET /v1/tasks/{task_id}` until the task is terminal.
@@ -385,4 +400,33 @@ impl Tenant {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// A PENDING task of `namespace_id` and its PROCESSING upload, as the confirm endpoint leaves
+/// them, without starting any worker.
+pub async fn processing(
+    app: &App,
+    namespace_id: &bucket_uploads::ids::NamespaceId,
+    upload: &bucket_uploads::model::Upload,
+) -> bucket_uploads::model::Task {
+    use bucket_uploads::model::{ConfirmInputs, Task, TaskKind};
+    let inputs = ConfirmInputs {
+        upload_id: upload.upload_id.clone(),
+        bucket_id: upload.bucket_id.clone(),
+        etag: None,
+        file_size_bytes: None,
+        auto_submit_batch: false,
+    };
+    let task = Task::pending(
+        bucket_uploads::ids::TaskId::generate(),
+        namespace_id.clone(),
+        TaskKind::Confirm { inputs, outputs: None },
+        bucket_uploads::time::Timestamp::now(),
+    );
+    let transition = upload.start_processing(task.task_id.clone());
+    app.store
+        .start_processing(&transition, &task)
+        .await
+        .expect("the upload was PENDING");
+    task
 }

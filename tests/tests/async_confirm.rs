@@ -259,15 +259,25 @@ async fn an_unreachable_dependency_is_a_retryable_error_and_the_retry_completes(
     let task = tenant.processing(&upload).await;
 
     // The same app with S3 out of reach (nothing listens on port 1).
-    let sdk = bucket_uploads::aws::sdk_config().await;
-    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+    // Without the environment's endpoint overrides, which would win over this one.
+    #[derive(Debug)]
+    struct NoOverrides;
+    impl aws_types::service_config::LoadServiceConfig for NoOverrides {
+        fn load_config(&self, _: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+            None
+        }
+    }
+    let unreachable = bucket_uploads::aws::function_sdk_config()
+        .to_builder()
+        .service_config(NoOverrides)
         .endpoint_url("http://127.0.0.1:1")
-        .force_path_style(true)
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
         .build();
     let broken = bucket_uploads::App {
         objects: bucket_uploads::objects::ObjectStore::new(
-            aws_sdk_s3::Client::from_conf(s3),
+            &unreachable,
+            true,
+            &tenant.app.calls,
             tenant.app.objects.bucket(),
         ),
         ..tenant.app.clone()

@@ -37,8 +37,8 @@ fn deadline_of(deadline_ms: u64, now: Timestamp) -> Timestamp {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = App::from_env().await?;
+    bucket_uploads::logging::init();
+    let app = App::from_env()?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(event.context.deadline, Timestamp::now());

@@ -40,8 +40,8 @@ async fn handle(app: &App, event: Event) -> DynamoDbEventResponse {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = App::from_env().await?;
+    bucket_uploads::logging::init();
+    let app = App::from_env()?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let span = tracing::info_span!("stream batch", records = event.payload.records.len());

@@ -28,8 +28,8 @@ where
     F: Fn(App, Request) -> Fut + Sync,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
 {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = App::from_env().await?;
+    crate::logging::init();
+    let app = App::from_env()?;
     let handler = &handler;
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();

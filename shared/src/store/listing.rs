@@ -127,7 +127,7 @@ impl Store {
                 break;
             }
             let page = self
-                .client
+                .dynamodb()
                 .query()
                 .table_name(&self.table)
                 .index_name(query.index.name)
@@ -176,7 +176,7 @@ impl Store {
             );
             while let Some(keys) = request.take() {
                 let output = self
-                    .client
+                    .dynamodb()
                     .batch_get_item()
                     .request_items(&self.table, keys)
                     .send()

@@ -60,7 +60,8 @@ mod tenancy;
 mod transact;
 mod uploads;
 
-use crate::aws::{invalid_request, sdk_failure};
+use crate::aws::{LazyClient, invalid_request, sdk_failure};
+use crate::calls::CallCounter;
 use crate::errors::Failure;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
@@ -97,26 +98,36 @@ pub enum StoreError {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
+    client: LazyClient<aws_sdk_dynamodb::Client>,
     table: String,
 }
 
 impl Store {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    /// The table, through a client built from `sdk` on first use, its calls counted.
+    pub fn new(sdk: &aws_types::SdkConfig, calls: &CallCounter, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: LazyClient::new(sdk, calls),
             table: table.into(),
         }
     }
 
-    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(aws_sdk_dynamodb::Client::new(sdk), table)
+    pub fn from_sdk(sdk: &aws_types::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(sdk, &CallCounter::default(), table)
+    }
+
+    fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        self.client.get(|sdk, calls| {
+            let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build();
+            aws_sdk_dynamodb::Client::from_conf(config)
+        })
     }
 
     /// The SDK client, for tests that look at items directly.
     #[cfg(feature = "test-support")]
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
-        &self.client
+        self.dynamodb()
     }
 
     /// The table, for tests that look at items directly.
@@ -129,7 +140,7 @@ impl Store {
     /// in AWS the table comes from `template.yaml`.
     pub async fn ensure_table(&self) -> Result<bool, Failure> {
         if self
-            .client
+            .dynamodb()
             .describe_table()
             .table_name(&self.table)
             .send()
@@ -139,7 +150,7 @@ impl Store {
             self.ensure_ttl().await?;
             return Ok(false);
         }
-        let request = schema::apply(self.client.create_table().table_name(&self.table))
+        let request = schema::apply(self.dynamodb().create_table().table_name(&self.table))
             .map_err(invalid_request("table schema"))?;
         let created = match request.send().await {
             Ok(_) => true,
@@ -154,7 +165,7 @@ impl Store {
     async fn ensure_ttl(&self) -> Result<(), Failure> {
         use aws_sdk_dynamodb::types::{TimeToLiveSpecification, TimeToLiveStatus};
         let current = self
-            .client
+            .dynamodb()
             .describe_time_to_live()
             .table_name(&self.table)
             .send()
@@ -169,7 +180,7 @@ impl Store {
             .enabled(true)
             .build()
             .map_err(invalid_request("TTL specification"))?;
-        self.client
+        self.dynamodb()
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(spec)
@@ -181,7 +192,7 @@ impl Store {
 
     async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, Failure> {
         let output = self
-            .client
+            .dynamodb()
             .get_item()
             .table_name(&self.table)
             .key(schema::PARTITION_KEY, AttributeValue::S(pk.to_owned()))

@@ -74,7 +74,7 @@ impl Store {
     /// Deletes the key; the key it deleted, or `None` when there was none.
     pub async fn delete_api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, Failure> {
         let output = self
-            .client
+            .dynamodb()
             .delete_item()
             .table_name(&self.table)
             .key(super::schema::PARTITION_KEY, AttributeValue::S(key_id.to_string()))
@@ -115,7 +115,7 @@ impl Store {
 
     /// Writes an item that must not exist yet (ids are fresh, so a clash is a bug).
     pub(super) async fn put_new(&self, item: Item) -> Result<(), Failure> {
-        self.client
+        self.dynamodb()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))

@@ -22,7 +22,7 @@ impl Store {
     ) -> Result<Result<(), ConditionsFailed>, Failure> {
         for attempt in 0..MAX_ATTEMPTS {
             let result = self
-                .client
+                .dynamodb()
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
                 .send()

@@ -141,7 +141,7 @@ impl Store {
             let mut pending = Some(requests);
             while let Some(requests) = pending.take() {
                 let output = self
-                    .client
+                    .dynamodb()
                     .batch_write_item()
                     .request_items(&self.table, requests)
                     .send()

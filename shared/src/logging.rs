@@ -1,0 +1,29 @@
+//! The functions' log output, as Lambda's advanced logging controls configure it: JSON
+//! lines when `AWS_LAMBDA_LOG_FORMAT=JSON` (the template's setting), text otherwise; the
+//! level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO.
+//!
+//! The level is one level (`debug`, `warn`…), not per-module directives: filtering by
+//! directive (`EnvFilter`) would link a regex engine into every function for it.
+
+use std::str::FromStr;
+use tracing_subscriber::filter::LevelFilter;
+
+pub fn init() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|level| LevelFilter::from_str(level.trim()).ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
+    let subscriber = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level)
+        .with_writer(std::io::stdout);
+    // Another subscriber already set (a test harness, say) keeps its place.
+    let _ = if json {
+        subscriber.json().try_init()
+    } else {
+        subscriber.try_init()
+    };
+}

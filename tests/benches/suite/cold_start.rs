@@ -1,0 +1,226 @@
+//! P5: each function's start (process start to its first poll of the Runtime API), its
+//! stripped release binary, and its memory once idle after one real request, against the
+//! fake Runtime API and the local services.
+
+use super::fake_runtime::{Invocation, invoke_once};
+use super::table::median;
+use api_tests::{Tenancy, processing, put};
+use bucket_uploads::App;
+use bucket_uploads::auth;
+use bucket_uploads::dispatch::WorkerEvent;
+use bucket_uploads::ids::BucketRef;
+use bucket_uploads::uploads::create_upload;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const STARTS: usize = 5;
+
+pub struct Started {
+    pub function: String,
+    pub binary_bytes: u64,
+    pub init: Duration,
+    pub rss_kib: u64,
+    pub peak_rss_kib: u64,
+    /// The HTTP status the function answered, or the worker's outcome.
+    pub answered: String,
+}
+
+/// The environment a function gets: the local services, and Lambda's own variables.
+pub fn function_env(function: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_S3",
+        "UPLOADS_TABLE",
+        "UPLOADS_S3_BUCKET",
+        "UPLOADS_S3_FORCE_PATH_STYLE",
+    ]
+    .iter()
+    .filter_map(|name| std::env::var(name).ok().map(|v| ((*name).to_owned(), v)))
+    .collect();
+    for (name, value) in [
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        (
+            "UPLOADS_STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
+        ),
+    ] {
+        env.push((name.to_owned(), value.to_owned()));
+    }
+    env
+}
+
+fn http_event(method: &str, path: &str, authorization: &str, namespace: &str, body: Option<Value>) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "authorization": authorization,
+            "x-namespace": namespace,
+            "content-type": "application/json",
+            "host": "bench.execute-api.us-east-1.amazonaws.com",
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "bench",
+            "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "bench",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": "bench",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "30/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false,
+    })
+}
+
+/// Fresh data for one request to `function`: each run of a function gets its own.
+struct Fixture {
+    app: App,
+    authorization: String,
+    namespace: String,
+    bucket: String,
+    scope: auth::Scope,
+}
+
+impl Fixture {
+    async fn new(app: &App) -> Self {
+        let made = Tenancy::create(app, ["p5", "p5"], None).await;
+        let scope = made.scope(app).await;
+        let authorization = made.authorization();
+        let (namespace, bucket) = (made.namespace, made.bucket);
+        Self {
+            app: app.clone(),
+            authorization,
+            namespace: namespace.name,
+            bucket: bucket.name,
+            scope,
+        }
+    }
+
+    async fn upload(&self, bytes: Option<&[u8]>) -> bucket_uploads::model::Upload {
+        let body = json!({"filename": "a.bin", "content_type": "application/octet-stream", "file_size_bytes": bytes.map(<[u8]>::len)});
+        let bucket = BucketRef::parse(&self.bucket).expect("a bucket name");
+        let upload = create_upload(&self.app, &self.scope, &bucket, Some(&body))
+            .await
+            .expect("create");
+        if let (Some(bytes), Some(url)) = (bytes, upload.presigned_url.as_deref()) {
+            assert_eq!(
+                put(url, &[("content-type", "application/octet-stream")], bytes.to_vec()).await,
+                200
+            );
+        }
+        upload
+    }
+
+    fn http(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        http_event(method, path, &self.authorization, &self.namespace, body)
+    }
+
+    /// A request each function answers for real (reads and writes included).
+    async fn event(&self, function: &str) -> Value {
+        let uploads = format!("/v1/buckets/{}/uploads", self.bucket);
+        let one = json!({"filename": "a.txt", "content_type": "text/plain", "file_size_bytes": 3});
+        match function {
+            "create-upload" => self.http("POST", &uploads, Some(one)),
+            "create-uploads-batch" => {
+                let items: Vec<Value> = (0..10).map(|_| one.clone()).collect();
+                self.http("POST", &format!("{uploads}/batch"), Some(json!({"uploads": items})))
+            }
+            "get-upload" => {
+                let upload = self.upload(None).await;
+                self.http("GET", &format!("{uploads}/{}", upload.upload_id), None)
+            }
+            "list-uploads" => {
+                self.upload(None).await;
+                self.http("POST", &format!("{uploads}/list"), Some(json!({})))
+            }
+            "confirm-upload" => {
+                let upload = self.upload(Some(b"abc")).await;
+                self.http(
+                    "POST",
+                    &format!("{uploads}/{}/confirm", upload.upload_id),
+                    Some(json!({})),
+                )
+            }
+            "confirm-uploads-batch" => {
+                let upload = self.upload(Some(b"abc")).await;
+                let body = json!({"confirmations": [{"upload_id": upload.upload_id}]});
+                self.http("POST", &format!("{uploads}/confirm/batch"), Some(body))
+            }
+            "delete-upload" => {
+                let upload = self.upload(None).await;
+                self.http("DELETE", &format!("{uploads}/{}", upload.upload_id), None)
+            }
+            "get-task" | "confirm-worker" => {
+                let upload = self.upload(Some(b"abc")).await;
+                let task_id = processing(&self.app, &self.scope.namespace.namespace_id, &upload)
+                    .await
+                    .task_id;
+                if function == "get-task" {
+                    self.http("GET", &format!("/v1/tasks/{task_id}"), None)
+                } else {
+                    serde_json::to_value(WorkerEvent::Confirm { task_id }).expect("an event")
+                }
+            }
+            "get-batch" => self.http(
+                "GET",
+                &format!("/v1/buckets/{}/batches/batch_00000000000000000000000000", self.bucket),
+                None,
+            ),
+            "expired-uploads" => json!({"Records": []}),
+            other => panic!("no request for {other}"),
+        }
+    }
+}
+
+fn answered(invocation: &Invocation) -> String {
+    match invocation.answer.get("statusCode") {
+        Some(status) => format!("HTTP {status}"),
+        None if invocation.outcome == "response" => "answered".to_owned(),
+        None => format!("error: {}", invocation.answer),
+    }
+}
+
+pub async fn run(app: &App, release: &Path, functions: &[String]) -> Vec<Started> {
+    let mut started = vec![];
+    for function in functions {
+        let binary: PathBuf = release.join(function);
+        let binary_bytes = std::fs::metadata(&binary)
+            .unwrap_or_else(|err| panic!("{}: {err} (make bench builds the release binaries)", binary.display()))
+            .len();
+        let env = function_env(function);
+        let mut inits = vec![];
+        let mut last = None;
+        for _ in 0..STARTS {
+            let fixture = Fixture::new(app).await;
+            let event = fixture.event(function).await;
+            let invocation = invoke_once(&binary, &env, &event, Duration::from_secs(60)).await;
+            inits.push(invocation.init);
+            last = Some(invocation);
+        }
+        let last = last.expect("one start at least");
+        started.push(Started {
+            function: function.clone(),
+            binary_bytes,
+            init: median(inits),
+            rss_kib: last.rss_kib,
+            peak_rss_kib: last.peak_rss_kib,
+            answered: answered(&last),
+        });
+    }
+    started
+}
