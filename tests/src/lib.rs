@@ -221,6 +221,17 @@ impl Tenant {
         }
     }
 
+    /// The bytes behind the upload's download URL (GET with `return_presigned_urls=true`).
+    pub async fn downloaded(&self, upload_id: impl AsRef<str>) -> Vec<u8> {
+        let upload = expect_json(self.get_upload(upload_id, "?return_presigned_urls=true").await, 200).await;
+        let url = upload["presigned_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no download URL: {upload}"));
+        let response = http().get(url).send().await.expect("download");
+        assert_eq!(response.status().as_u16(), 200, "download refused");
+        response.bytes().await.expect("downloaded bytes").to_vec()
+    }
+
     pub async fn get_upload(&self, upload_id: impl AsRef<str>, query: &str) -> Response {
         let upload_id = upload_id.as_ref();
         send_idempotent(self.request(Method::GET, &format!("{}/{}{}", self.uploads_path(), upload_id, query))).await

@@ -40,23 +40,7 @@ async fn a_declared_hash_of_stored_bytes_needs_no_upload() {
     let again = expect_json(tenant.confirm(id_of(&duplicate), None).await, 200).await;
     assert_eq!(again["status"], "COMPLETED");
     assert_eq!(again["object_id"], original["object_id"]);
-    let fetched = expect_json(
-        tenant
-            .get_upload(id_of(&duplicate), "?return_presigned_urls=true")
-            .await,
-        200,
-    )
-    .await;
-    let download = fetched["presigned_url"].as_str().unwrap();
-    let downloaded = api_tests::http()
-        .get(download)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(downloaded.to_vec(), bytes);
+    assert_eq!(tenant.downloaded(id_of(&duplicate)).await, bytes);
     assert_eq!(
         objects_of(&tenant.app, &[id_of(&duplicate).to_owned()].into())
             .await

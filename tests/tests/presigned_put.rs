@@ -205,3 +205,17 @@ async fn with_a_required_checksum_other_bytes_are_refused() {
     let head = tenant.app.objects.head(&key).await.unwrap().unwrap();
     assert_eq!(head.sha256_hex, Some(sha256_hex(BYTES)));
 }
+
+#[tokio::test]
+async fn any_filename_makes_a_key_the_url_writes_and_the_download_url_reads() {
+    let tenant = Tenant::new().await;
+    let name = "résumé + notes (v2) 100%&=?#.pdf";
+    let (url, key) = pending(&tenant, json!({"filename": name})).await;
+    assert!(key.ends_with(name), "{key}");
+    assert_eq!(put(&url, &[PDF], BYTES.to_vec()).await, 200);
+    assert_eq!(stored_sha256(&tenant.app, &key).await, Some(sha256_hex(BYTES)));
+
+    let upload_id = key.split('/').nth(3).unwrap().to_owned();
+    expect_json(tenant.confirm(&upload_id, None).await, 200).await;
+    assert_eq!(tenant.downloaded(&upload_id).await, BYTES.to_vec());
+}

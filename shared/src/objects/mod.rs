@@ -5,12 +5,16 @@
 //! confirmation copies the object to its final key, which no URL can write, with
 //! `If-None-Match: *` (the first copy wins, later ones change nothing) and
 //! `x-amz-copy-source-if-match` (the bytes copied are the bytes whose ETag and size were
-//! checked), and S3 computes the copy's SHA-256 on the way.
+//! checked), and S3 computes the copy's SHA-256 on the way. URLs are signed locally
+//! ([`presign`]).
 
-use crate::aws::{LazyClient, invalid_request, sdk_failure};
+mod presign;
+
+use presign::{Presigner, encode_key};
+
+use crate::aws::{LazyClient, sdk_failure};
 use crate::calls::CallCounter;
 use crate::errors::Failure;
-use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::SdkConfig;
@@ -24,6 +28,7 @@ pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
     client: LazyClient<aws_sdk_s3::Client>,
+    presigner: Presigner,
     force_path_style: bool,
     bucket: String,
 }
@@ -64,10 +69,12 @@ impl ObjectStore {
     /// The bucket's objects, through a client built from `sdk` on first use
     /// (`force_path_style` for S3-compatible servers that want it, like the local one).
     pub fn new(sdk: &SdkConfig, force_path_style: bool, calls: &CallCounter, bucket: impl Into<String>) -> Self {
+        let bucket = bucket.into();
         Self {
             client: LazyClient::new(sdk, calls),
+            presigner: Presigner::new(sdk, force_path_style, &bucket),
             force_path_style,
-            bucket: bucket.into(),
+            bucket,
         }
     }
 
@@ -102,48 +109,21 @@ impl ObjectStore {
         needs: &PutRequirements<'_>,
         expires_in: Duration,
     ) -> Result<String, Failure> {
-        let length = needs
-            .content_length
-            .map(i64::try_from)
-            .transpose()
-            .map_err(|_| Failure::bug("a declared size of over 2^63 bytes"))?;
-        let request = self
-            .s3()
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(needs.content_type)
-            .set_content_length(length);
-        let presigned = match needs.sha256_hex {
-            // The presigner drops `checksum_sha256` (aws-sdk-rust#1103), so the header is
-            // added to the request just before signing, which makes it a signed header.
-            Some(hex_digest) => {
-                let checksum = base64_of_hex(hex_digest)?;
-                let value = http::HeaderValue::from_str(&checksum)
-                    .map_err(|_| Failure::bug("a base64 checksum that is no header value"))?;
-                request
-                    .customize()
-                    .mutate_request(move |req| {
-                        req.headers_mut().insert("x-amz-checksum-sha256", value.clone());
-                    })
-                    .presigned(presigning(expires_in)?)
-                    .await
-            }
-            None => request.presigned(presigning(expires_in)?).await,
-        };
-        presigned.map(url_of).map_err(|err| sdk_failure("presign put", err))
+        let length = needs.content_length.map(|n| n.to_string());
+        let checksum = needs.sha256_hex.map(base64_of_hex).transpose()?;
+        let mut headers = vec![("content-type", needs.content_type)];
+        if let Some(length) = &length {
+            headers.push(("content-length", length));
+        }
+        if let Some(checksum) = &checksum {
+            headers.push(("x-amz-checksum-sha256", checksum));
+        }
+        self.presigner.url("PUT", key, &headers, expires_in).await
     }
 
     /// A GET URL valid for `DOWNLOAD_URL_TTL` (signed locally: no call to S3).
     pub async fn presign_get(&self, key: &str) -> Result<String, Failure> {
-        self.s3()
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(presigning(DOWNLOAD_URL_TTL)?)
-            .await
-            .map(url_of)
-            .map_err(|err| sdk_failure("presign get", err))
+        self.presigner.url("GET", key, &[], DOWNLOAD_URL_TTL).await
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, Failure> {
@@ -251,25 +231,6 @@ impl ObjectStore {
     }
 }
 
-/// `x-amz-copy-source` names the source URL-encoded; `/` separates its segments.
-fn encode_key(key: &str) -> String {
-    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'/')
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(key, SEGMENT).to_string()
-}
-
-fn presigning(expires_in: Duration) -> Result<PresigningConfig, Failure> {
-    PresigningConfig::expires_in(expires_in).map_err(invalid_request("presigning expiry"))
-}
-
-fn url_of(request: PresignedRequest) -> String {
-    request.uri().to_owned()
-}
-
 /// `"abc"` → `abc`: S3 quotes ETags.
 pub fn unquote(etag: &str) -> &str {
     etag.trim().trim_matches('"')
@@ -289,14 +250,6 @@ fn base64_of_hex(hex_digest: &str) -> Result<String, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn copy_sources_are_url_encoded_but_keep_their_slashes() {
-        assert_eq!(
-            encode_key("incoming/ns_1/bkt_1/upl_1/summer clip (final)+ü.mp4"),
-            "incoming/ns_1/bkt_1/upl_1/summer%20clip%20%28final%29%2B%C3%BC.mp4"
-        );
-    }
 
     #[test]
     fn checksum_header_is_base64_of_the_digest() {

@@ -1,0 +1,233 @@
+//! Presigned S3 URLs, signed with SigV4 directly (aws-sigv4) instead of through the S3
+//! client. A URL is a string computed locally; the client's presigning path (its operation
+//! serializers, checksum interceptors and endpoint rules) cost each function that presigns
+//! over a megabyte of binary, and the functions that only presign never call S3 at all.
+//!
+//! What is signed is what S3 checks: the method, the key (encoded as S3 encodes it), the
+//! host, the headers the caller names, and no payload hash (`UNSIGNED-PAYLOAD`).
+
+use crate::errors::Failure;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{
+    PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings, UriPathNormalizationMode,
+    sign,
+};
+use aws_smithy_runtime_api::client::identity::Identity;
+use aws_types::SdkConfig;
+use aws_types::service_config::ServiceConfigKey;
+use std::time::{Duration, SystemTime};
+
+/// Signs URLs for one bucket with the function's credentials.
+#[derive(Clone, Debug)]
+pub struct Presigner {
+    credentials: Option<SharedCredentialsProvider>,
+    region: Option<String>,
+    /// Everything before the encoded key, ending in `/`.
+    base: String,
+}
+
+impl Presigner {
+    /// Addresses the bucket as the S3 client would: at `AWS_ENDPOINT_URL_S3` (or
+    /// `AWS_ENDPOINT_URL`) when set, path-style when asked; otherwise at the regional
+    /// endpoint, virtual-hosted unless the bucket name has dots (which TLS cannot match).
+    pub fn new(sdk: &SdkConfig, force_path_style: bool, bucket: &str) -> Self {
+        let region = sdk.region().map(|r| r.as_ref().to_owned());
+        let endpoint = endpoint_override(sdk);
+        let base = match endpoint {
+            Some(url) => {
+                let url = url.trim_end_matches('/');
+                match url.split_once("://") {
+                    Some((scheme, host)) if !force_path_style => format!("{scheme}://{bucket}.{host}/"),
+                    _ => format!("{url}/{bucket}/"),
+                }
+            }
+            None => {
+                let region = region.as_deref().unwrap_or("us-east-1");
+                if force_path_style || bucket.contains('.') {
+                    format!("https://s3.{region}.amazonaws.com/{bucket}/")
+                } else {
+                    format!("https://{bucket}.s3.{region}.amazonaws.com/")
+                }
+            }
+        };
+        Self {
+            credentials: sdk.credentials_provider(),
+            region,
+            base,
+        }
+    }
+
+    /// A URL for `method` on `key`, valid for `expires_in`, whose signature also covers
+    /// `headers` (lowercase names): a request must send them with exactly these values.
+    pub async fn url(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        expires_in: Duration,
+    ) -> Result<String, Failure> {
+        let region = self
+            .region
+            .as_deref()
+            .ok_or_else(|| Failure::bug("no AWS region configured"))?;
+        let identity = self.identity().await?;
+        let url = format!("{}{}", self.base, encode_key(key));
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(expires_in);
+        // S3 compares the key as sent: no second encoding, no path normalization.
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|err| Failure::bug(format!("presigning parameters: {err}")))?
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            url.as_str(),
+            headers.iter().copied(),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|err| Failure::bug(format!("an unsignable URL: {err}")))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|err| Failure::bug(format!("presigning: {err}")))?
+            .into_parts();
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in instructions.params() {
+            query.append_pair(name, value);
+        }
+        Ok(format!("{url}?{}", query.finish()))
+    }
+
+    async fn identity(&self) -> Result<Identity, Failure> {
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| Failure::bug("no AWS credentials configured"))?;
+        match provider.provide_credentials().await {
+            Ok(credentials) => Ok(credentials.into()),
+            Err(err) => {
+                tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "no credentials to presign with");
+                Err(Failure::Unavailable)
+            }
+        }
+    }
+}
+
+/// The S3 endpoint the configuration overrides the default with, if any.
+fn endpoint_override(sdk: &SdkConfig) -> Option<String> {
+    let key = ServiceConfigKey::builder()
+        .service_id("S3")
+        .profile("endpoint_url")
+        .env("AWS_ENDPOINT_URL")
+        .build()
+        .ok()?;
+    sdk.service_config()
+        .and_then(|config| config.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_owned))
+}
+
+/// A key as S3 expects it in a path (and `x-amz-copy-source`): every byte but the
+/// unreserved ones percent-encoded; `/` separates its segments.
+pub(super) fn encode_key(key: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(key, SEGMENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::Credentials;
+    use aws_types::region::Region;
+
+    fn config(endpoint: Option<&str>) -> SdkConfig {
+        let mut builder = SdkConfig::builder()
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                Some("token".to_owned()),
+                None,
+                "test",
+            )));
+        if let Some(endpoint) = endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        builder.build()
+    }
+
+    #[test]
+    fn keys_are_encoded_as_s3_expects_keeping_their_slashes() {
+        assert_eq!(
+            encode_key("incoming/ns_1/bkt_1/upl_1/summer clip (final)+ü.mp4"),
+            "incoming/ns_1/bkt_1/upl_1/summer%20clip%20%28final%29%2B%C3%BC.mp4"
+        );
+    }
+
+    #[tokio::test]
+    async fn urls_address_the_bucket_as_the_s3_client_does() {
+        let cases = [
+            (
+                None,
+                false,
+                "media",
+                "https://media.s3.eu-west-1.amazonaws.com/a/b.txt?",
+            ),
+            (
+                None,
+                false,
+                "my.media",
+                "https://s3.eu-west-1.amazonaws.com/my.media/a/b.txt?",
+            ),
+            (
+                Some("http://127.0.0.1:9001/"),
+                true,
+                "media",
+                "http://127.0.0.1:9001/media/a/b.txt?",
+            ),
+            (
+                Some("https://s3.example.test"),
+                false,
+                "media",
+                "https://media.s3.example.test/a/b.txt?",
+            ),
+        ];
+        for (endpoint, path_style, bucket, prefix) in cases {
+            let presigner = Presigner::new(&config(endpoint), path_style, bucket);
+            let url = presigner
+                .url("GET", "a/b.txt", &[], Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert!(url.starts_with(prefix), "{url} does not start with {prefix}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_signature_covers_the_named_headers_and_the_session_token() {
+        let presigner = Presigner::new(&config(None), false, "media");
+        let headers = [("content-type", "image/png"), ("content-length", "12")];
+        let url = presigner
+            .url("PUT", "k", &headers, Duration::from_secs(900))
+            .await
+            .unwrap();
+        let (_, query) = url.split_once('?').unwrap();
+        let query: std::collections::HashMap<String, String> =
+            form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        assert_eq!(query["X-Amz-SignedHeaders"], "content-length;content-type;host");
+        assert_eq!(query["X-Amz-Expires"], "900");
+        assert_eq!(query["X-Amz-Algorithm"], "AWS4-HMAC-SHA256");
+        assert!(query["X-Amz-Credential"].ends_with("/eu-west-1/s3/aws4_request"));
+        assert!(query.contains_key("X-Amz-Security-Token"));
+        assert_eq!(query["X-Amz-Signature"].len(), 64);
+    }
+}
