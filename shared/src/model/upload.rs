@@ -71,6 +71,20 @@ pub struct Transition {
 }
 
 impl Upload {
+    /// A PENDING upload's URL cannot outlive the credentials that sign it: its `expires_at`
+    /// comes no later than their `deadline`.
+    pub fn expire_by(&mut self, deadline: Option<Timestamp>) {
+        if let Some(deadline) = deadline.filter(|d| self.status == UploadStatus::Pending && *d < self.expires_at) {
+            self.expires_at = deadline;
+        }
+    }
+
+    /// Whether the URL expires before the `presigned_url_expiration` asked for (its signing
+    /// credentials expire first).
+    pub fn url_cut_short(&self) -> bool {
+        self.expires_at < self.created_at.plus_seconds(self.presigned_url_expiration.into())
+    }
+
     /// The key the bytes are kept under once confirmed: `{namespace_id}/{bucket_id}/{upload_id}/{filename}`.
     pub fn final_key(&self) -> &str {
         self.s3_key.strip_prefix(STAGING_PREFIX).unwrap_or(&self.s3_key)

@@ -10,11 +10,13 @@
 
 mod presign;
 
+pub use presign::Presigned;
 use presign::{Presigner, encode_key};
 
 use crate::aws::{LazyClient, sdk_failure};
 use crate::calls::CallCounter;
 use crate::errors::Failure;
+use crate::time::Timestamp;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::SdkConfig;
@@ -108,7 +110,7 @@ impl ObjectStore {
         key: &str,
         needs: &PutRequirements<'_>,
         expires_in: Duration,
-    ) -> Result<String, Failure> {
+    ) -> Result<Presigned, Failure> {
         let length = needs.content_length.map(|n| n.to_string());
         let checksum = needs.sha256_hex.map(base64_of_hex).transpose()?;
         let mut headers = vec![("content-type", needs.content_type)];
@@ -121,9 +123,25 @@ impl ObjectStore {
         self.presigner.url("PUT", key, &headers, expires_in).await
     }
 
-    /// A GET URL valid for `DOWNLOAD_URL_TTL` (signed locally: no call to S3).
+    /// A GET URL valid for `DOWNLOAD_URL_TTL`, or until the signing credentials expire when
+    /// that is sooner (signed locally: no call to S3).
     pub async fn presign_get(&self, key: &str) -> Result<String, Failure> {
-        self.presigner.url("GET", key, &[], DOWNLOAD_URL_TTL).await
+        Ok(self.presigner.url("GET", key, &[], DOWNLOAD_URL_TTL).await?.url)
+    }
+
+    /// When the credentials that sign URLs expire, ending every URL they signed (`None`:
+    /// keys that do not expire).
+    pub async fn url_deadline(&self) -> Result<Option<Timestamp>, Failure> {
+        let Some(deadline) = self.presigner.deadline().await? else {
+            return Ok(None);
+        };
+        let millis = deadline
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| Failure::bug("credentials that expired before 1970"))?
+            .as_millis();
+        Ok(Some(Timestamp::from_epoch_millis(
+            u64::try_from(millis).unwrap_or(u64::MAX),
+        )))
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, Failure> {

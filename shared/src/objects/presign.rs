@@ -5,8 +5,13 @@
 //!
 //! What is signed is what S3 checks: the method, the key (encoded as S3 encodes it), the
 //! host, the headers the caller names, and no payload hash (`UNSIGNED-PAYLOAD`).
+//!
+//! A URL never outlives the credentials that signed it: S3 refuses a URL whose session
+//! token has expired, whatever its `X-Amz-Expires` says, so a URL asked for longer than the
+//! credentials have left is signed for what they have left.
 
 use crate::errors::Failure;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings, UriPathNormalizationMode,
@@ -16,6 +21,13 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
 use std::time::{Duration, SystemTime};
+
+/// A signed URL and the instant it stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub url: String,
+    pub valid_until: SystemTime,
+}
 
 /// Signs URLs for one bucket with the function's credentials.
 #[derive(Clone, Debug)]
@@ -57,24 +69,33 @@ impl Presigner {
         }
     }
 
-    /// A URL for `method` on `key`, valid for `expires_in`, whose signature also covers
-    /// `headers` (lowercase names): a request must send them with exactly these values.
+    /// When the credentials that sign URLs expire (`None`: keys that do not).
+    pub async fn deadline(&self) -> Result<Option<SystemTime>, Failure> {
+        Ok(self.credentials().await?.expiry())
+    }
+
+    /// A URL for `method` on `key`, valid for `expires_in` (or until the signing
+    /// credentials expire, when that is sooner), whose signature also covers `headers`
+    /// (lowercase names): a request must send them with exactly these values.
     pub async fn url(
         &self,
         method: &str,
         key: &str,
         headers: &[(&str, &str)],
         expires_in: Duration,
-    ) -> Result<String, Failure> {
+    ) -> Result<Presigned, Failure> {
         let region = self
             .region
             .as_deref()
             .ok_or_else(|| Failure::bug("no AWS region configured"))?;
-        let identity = self.identity().await?;
+        let credentials = self.credentials().await?;
+        let now = SystemTime::now();
+        let lifetime = lifetime(expires_in, now, credentials.expiry())?;
+        let identity: Identity = credentials.into();
         let url = format!("{}{}", self.base, encode_key(key));
         let mut settings = SigningSettings::default();
         settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(expires_in);
+        settings.expires_in = Some(lifetime);
         // S3 compares the key as sent: no second encoding, no path normalization.
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
@@ -82,7 +103,7 @@ impl Presigner {
             .identity(&identity)
             .region(region)
             .name("s3")
-            .time(SystemTime::now())
+            .time(now)
             .settings(settings)
             .build()
             .map_err(|err| Failure::bug(format!("presigning parameters: {err}")))?
@@ -101,22 +122,39 @@ impl Presigner {
         for (name, value) in instructions.params() {
             query.append_pair(name, value);
         }
-        Ok(format!("{url}?{}", query.finish()))
+        Ok(Presigned {
+            url: format!("{url}?{}", query.finish()),
+            valid_until: now + lifetime,
+        })
     }
 
-    async fn identity(&self) -> Result<Identity, Failure> {
+    async fn credentials(&self) -> Result<Credentials, Failure> {
         let provider = self
             .credentials
             .as_ref()
             .ok_or_else(|| Failure::bug("no AWS credentials configured"))?;
         match provider.provide_credentials().await {
-            Ok(credentials) => Ok(credentials.into()),
+            Ok(credentials) => Ok(credentials),
             Err(err) => {
                 tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "no credentials to presign with");
                 Err(Failure::Unavailable)
             }
         }
     }
+}
+
+/// How long a URL signed at `now` may live: what was asked, but not past the signing
+/// credentials' `expiry` (whole seconds: `X-Amz-Expires` counts seconds).
+fn lifetime(asked: Duration, now: SystemTime, expiry: Option<SystemTime>) -> Result<Duration, Failure> {
+    let Some(expiry) = expiry else {
+        return Ok(asked);
+    };
+    let left = Duration::from_secs(expiry.duration_since(now).unwrap_or_default().as_secs());
+    if left.is_zero() {
+        tracing::error!("the credentials that sign URLs have expired");
+        return Err(Failure::Unavailable);
+    }
+    Ok(asked.min(left))
 }
 
 /// The S3 endpoint the configuration overrides the default with, if any.
@@ -207,7 +245,8 @@ mod tests {
             let url = presigner
                 .url("GET", "a/b.txt", &[], Duration::from_secs(60))
                 .await
-                .unwrap();
+                .unwrap()
+                .url;
             assert!(url.starts_with(prefix), "{url} does not start with {prefix}");
         }
     }
@@ -219,7 +258,8 @@ mod tests {
         let url = presigner
             .url("PUT", "k", &headers, Duration::from_secs(900))
             .await
-            .unwrap();
+            .unwrap()
+            .url;
         let (_, query) = url.split_once('?').unwrap();
         let query: std::collections::HashMap<String, String> =
             form_urlencoded::parse(query.as_bytes()).into_owned().collect();
@@ -229,5 +269,23 @@ mod tests {
         assert!(query["X-Amz-Credential"].ends_with("/eu-west-1/s3/aws4_request"));
         assert!(query.contains_key("X-Amz-Security-Token"));
         assert_eq!(query["X-Amz-Signature"].len(), 64);
+    }
+
+    #[test]
+    fn a_url_lives_as_asked_but_never_past_its_credentials() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(lifetime(hour, now, None).unwrap(), hour);
+        assert_eq!(lifetime(hour, now, Some(now + 2 * hour)).unwrap(), hour);
+        let ten_minutes = Duration::from_secs(600);
+        assert_eq!(
+            lifetime(hour, now, Some(now + ten_minutes + Duration::from_millis(900))).unwrap(),
+            ten_minutes
+        );
+        assert_eq!(
+            lifetime(hour, now, Some(now + Duration::from_millis(999))),
+            Err(Failure::Unavailable)
+        );
+        assert_eq!(lifetime(hour, now, Some(now - hour)), Err(Failure::Unavailable));
     }
 }

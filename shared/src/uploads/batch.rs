@@ -52,13 +52,17 @@ pub async fn create_uploads_batch(
     let now = Timestamp::now();
     let ids = request_ids(app, &bucket, body, items.len(), now).await?;
     let checksums: Vec<bool> = items.iter().map(|n| n.checksum_required).collect();
-    let built = futures::stream::iter(items.into_iter().zip(ids))
+    let deadline = app.objects.url_deadline().await?;
+    let mut built = futures::stream::iter(items.into_iter().zip(ids))
         .map(|(new, upload_id)| build(app, &bucket, new, upload_id, now))
         .buffered(LOOKUP_CONCURRENCY)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
+    for upload in &mut built {
+        upload.expire_by(deadline);
+    }
     let stored = app.store.insert_uploads(&built).await?;
     let mut uploads = Vec::with_capacity(stored.len());
     for (upload, checksum_required) in stored.into_iter().zip(checksums) {

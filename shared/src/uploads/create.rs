@@ -27,7 +27,9 @@ pub async fn create_upload(
     let bucket = resolve_bucket(app, scope, bucket).await?;
     let new = NewUpload::parse(body, bucket.max_file_size_bytes)?;
     let checksum_required = new.checksum_required;
-    let upload = build(app, &bucket, new, UploadId::generate(), Timestamp::now()).await?;
+    let deadline = app.objects.url_deadline().await?;
+    let mut upload = build(app, &bucket, new, UploadId::generate(), Timestamp::now()).await?;
+    upload.expire_by(deadline);
     app.store.insert_upload(&upload).await?;
     Ok(with_put_url(app, upload, checksum_required).await?)
 }
@@ -60,9 +62,15 @@ pub(super) async fn with_put_url(app: &App, mut upload: Upload, checksum_require
     };
     let remaining_ms = u64::try_from(Timestamp::now().millis_until(upload.expires_at)).unwrap_or(0);
     let expires_in = Duration::from_secs(remaining_ms.div_ceil(1000).max(1));
-    let presigned_url = app.objects.presign_put(&upload.s3_key, &needs, expires_in).await?;
-    let message = put_instructions(&needs);
-    upload.presigned_url = Some(presigned_url);
+    let presigned = app.objects.presign_put(&upload.s3_key, &needs, expires_in).await?;
+    let mut message = put_instructions(&needs);
+    if upload.url_cut_short() {
+        message.push_str(&format!(
+            " The URL expires at {}, sooner than the {} s asked for: the credentials that sign it expire then.",
+            upload.expires_at, upload.presigned_url_expiration
+        ));
+    }
+    upload.presigned_url = Some(presigned.url);
     upload.message = Some(message);
     Ok(upload)
 }
