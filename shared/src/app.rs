@@ -3,7 +3,7 @@
 use crate::calls::CallCounter;
 use crate::directory::{DEFAULT_TTL, Directory};
 use crate::dispatch::Dispatcher;
-use crate::objects::ObjectStore;
+use crate::objects::{DEFAULT_COPY_TIMEOUT, ObjectStore};
 use crate::store::Store;
 use std::time::Duration;
 
@@ -22,6 +22,9 @@ pub struct Settings {
     /// `UPLOADS_DIRECTORY_TTL_SECS`: how long a warm container trusts a key, namespace or
     /// bucket it read (default 60; 0 reads every time).
     pub directory_ttl: Duration,
+    /// `UPLOADS_COPY_TIMEOUT_SECS`: how long one S3 copy may take (default 25 s, within an
+    /// API function's 29; the worker, which copies up to 5 GB, is given more).
+    pub copy_timeout: Duration,
 }
 
 impl Settings {
@@ -41,6 +44,13 @@ impl Settings {
                         .map_err(|_| format!("UPLOADS_DIRECTORY_TTL_SECS is not a number of seconds: {secs}"))?,
                 ),
                 Err(_) => DEFAULT_TTL,
+            },
+            copy_timeout: match std::env::var("UPLOADS_COPY_TIMEOUT_SECS") {
+                Ok(secs) => Duration::from_secs(
+                    secs.parse()
+                        .map_err(|_| format!("UPLOADS_COPY_TIMEOUT_SECS is not a number of seconds: {secs}"))?,
+                ),
+                Err(_) => DEFAULT_COPY_TIMEOUT,
             },
         })
     }
@@ -64,7 +74,8 @@ impl App {
         Self {
             directory: Directory::new(store.clone(), settings.directory_ttl),
             store,
-            objects: ObjectStore::new(sdk, settings.s3_force_path_style, &calls, &settings.s3_bucket),
+            objects: ObjectStore::new(sdk, settings.s3_force_path_style, &calls, &settings.s3_bucket)
+                .with_copy_timeout(settings.copy_timeout),
             dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),
             calls,
         }

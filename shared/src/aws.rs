@@ -5,8 +5,29 @@ use crate::errors::Failure;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// How long a function's SDK call may take before it is a `Failure::Unavailable` (a 503
+/// with `Retry-After`; in the worker, a retryable error), so that a dependency that accepts
+/// connections and never answers costs a request seconds, not the function's whole timeout
+/// with API Gateway's own answer at the end. Normal calls take milliseconds; an attempt gets
+/// 3 s, a call with its retries 8 s, a connection 2 s. Copies are longer and get their own
+/// limit (`objects::ObjectStore::with_copy_timeout`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Timeouts of `attempt` per attempt and `operation` per call, retries included.
+pub fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build()
+}
 
 /// rustls with ring, passed in explicitly so the SDK crates can be built without their
 /// default (aws-lc) TLS stack.
@@ -46,6 +67,11 @@ pub fn function_sdk_config() -> SdkConfig {
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         ))
         .http_client(http_client())
+        // Timeouts need a timer.
+        .sleep_impl(aws_smithy_async::rt::sleep::SharedAsyncSleep::new(
+            aws_smithy_async::rt::sleep::TokioSleep::new(),
+        ))
+        .timeout_config(timeouts(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT))
         .service_config(EnvEndpoints)
         .build()
 }

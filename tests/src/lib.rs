@@ -17,9 +17,17 @@ fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests through `make test`"))
 }
 
-/// The app's adapters against the local services, as the functions build them.
+/// The app's adapters against the local services, as the functions build them but without
+/// their SDK timeouts: the tests' own reads (whole-table scans, recounts) may take longer than
+/// any request's calls. `tests/tests/hung_dependency.rs` checks the timeouts themselves.
 pub async fn app() -> App {
-    App::from_env().unwrap_or_else(|err| panic!("{err}: run these tests through `make test`"))
+    let settings = bucket_uploads::app::Settings::from_env()
+        .unwrap_or_else(|err| panic!("{err}: run these tests through `make test`"));
+    let sdk = bucket_uploads::aws::function_sdk_config()
+        .to_builder()
+        .timeout_config(aws_smithy_types::timeout::TimeoutConfig::disabled())
+        .build();
+    App::new(&sdk, &settings)
 }
 
 pub fn api_url() -> String {

@@ -8,6 +8,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn expect_unavailable(response: reqwest::Response) {
+    assert_eq!(
+        response.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1"),
+        "a 503 says when to retry"
+    );
     let envelope = expect_error(response, 503, "ServiceUnavailableError").await;
     assert_eq!(envelope["success"], false);
     assert_eq!(envelope["status"], 503);

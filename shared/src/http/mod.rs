@@ -91,8 +91,17 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     response
         .headers_mut()
         .insert("content-type", http::HeaderValue::from_static("application/json"));
+    if status == 503 {
+        // A dependency failed or did not answer in time: worth retrying shortly.
+        response
+            .headers_mut()
+            .insert("retry-after", http::HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
     response
 }
+
+/// What a 503 tells the client to wait before retrying, in seconds.
+pub const RETRY_AFTER_SECS: &str = "1";
 
 fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())

@@ -33,7 +33,11 @@ pub struct ObjectStore {
     presigner: Presigner,
     force_path_style: bool,
     bucket: String,
+    copy_timeout: Duration,
 }
+
+/// How long a copy may take by default: within an API function's 29 s.
+pub const DEFAULT_COPY_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// What HeadObject tells about a stored object.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +81,15 @@ impl ObjectStore {
             presigner: Presigner::new(sdk, force_path_style, &bucket),
             force_path_style,
             bucket,
+            copy_timeout: DEFAULT_COPY_TIMEOUT,
         }
+    }
+
+    /// Copies may take `limit` (the worker copies objects of up to 5 GB); other calls keep
+    /// the function's SDK timeouts.
+    pub fn with_copy_timeout(mut self, limit: Duration) -> Self {
+        self.copy_timeout = limit;
+        self
     }
 
     fn s3(&self) -> &aws_sdk_s3::Client {
@@ -185,6 +197,10 @@ impl ObjectStore {
             .copy_source_if_match(format!("\"{etag}\""))
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .timeout_config(crate::aws::timeouts(self.copy_timeout, self.copy_timeout)),
+            )
             // S3's conditional copy; this SDK version does not model the header for
             // CopyObject, so it is set before signing (which makes it a signed header).
             .mutate_request(|req| {

@@ -138,6 +138,8 @@ impl Store {
                 .scan_index_forward(query.ascending)
                 .set_limit(remaining.map(|r| i32::try_from(r).unwrap_or(i32::MAX)))
                 .set_exclusive_start_key(start)
+                .customize()
+                .config_override(page_timeouts())
                 .send()
                 .await
                 .map_err(|err| sdk_failure("query index", err))?;
@@ -179,6 +181,8 @@ impl Store {
                     .dynamodb()
                     .batch_get_item()
                     .request_items(&self.table, keys)
+                    .customize()
+                    .config_override(page_timeouts())
                     .send()
                     .await
                     .map_err(|err| sdk_failure("batch get uploads", err))?;
@@ -198,4 +202,13 @@ impl Store {
         }
         Ok(upload_ids.iter().filter_map(|id| found.remove(id)).collect())
     }
+}
+
+/// Pages of up to 1 MB (a query page, a batch read of 100 records) get longer than a point
+/// call: 10 s an attempt, 20 s with retries, still inside an API function's 29 s.
+fn page_timeouts() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default().timeout_config(crate::aws::timeouts(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(20),
+    ))
 }
