@@ -132,6 +132,9 @@ start_isolated_services() {
 # The environment the functions, the admin CLI and the tests share.
 export_local_aws() {
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  # The functions' SDK timeouts are sized for AWS; the emulators here are unoptimized builds
+  # sharing two cores with the tests (tests/tests/hung_dependency.rs checks the timeouts).
+  export UPLOADS_SDK_TIMEOUTS=off
   # DynamoDB Local accepts only alphanumeric access key ids.
   export LOCAL_S3_ACCESS_KEY=localaccesskey LOCAL_S3_SECRET_KEY=localsecretkey
   export AWS_ACCESS_KEY_ID=$LOCAL_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$LOCAL_S3_SECRET_KEY

@@ -14,14 +14,31 @@ use std::time::Duration;
 /// with `Retry-After`; in the worker, a retryable error), so that a dependency that accepts
 /// connections and never answers costs a request seconds, not the function's whole timeout
 /// with API Gateway's own answer at the end. Normal calls take milliseconds; an attempt gets
-/// 3 s, a call with its retries 8 s, a connection 2 s. Copies are longer and get their own
-/// limit (`objects::ObjectStore::with_copy_timeout`).
+/// 3 s, a call with its retries 8 s, a connection 2 s. Pages and copies are longer and get
+/// their own limits.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
 
-/// Timeouts of `attempt` per attempt and `operation` per call, retries included.
+/// `UPLOADS_SDK_TIMEOUTS=off` turns the timeouts off: the local stack sets it, because its
+/// emulators are unoptimized builds sharing two cores with the tests, where a call can stall
+/// for seconds under load. `tests/tests/hung_dependency.rs` checks the real values.
+fn timeouts_off() -> bool {
+    std::env::var("UPLOADS_SDK_TIMEOUTS").is_ok_and(|v| v == "off")
+}
+
+/// Timeouts of `attempt` per attempt and `operation` per call, retries included, unless
+/// `UPLOADS_SDK_TIMEOUTS=off`.
 pub fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
+    if timeouts_off() {
+        TimeoutConfig::disabled()
+    } else {
+        enforced_timeouts(attempt, operation)
+    }
+}
+
+/// Timeouts of `attempt` per attempt and `operation` per call, whatever the environment says.
+pub fn enforced_timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(attempt)
