@@ -62,6 +62,13 @@ pub const GET_BATCH: Route = Route {
     function: "get-batch",
 };
 
+/// The OpenAPI document of the whole API (`shared/openapi.yaml`); no authentication.
+pub const GET_OPENAPI: Route = Route {
+    method: "GET",
+    path: "/openapi.json",
+    function: "get-openapi",
+};
+
 pub const ALL: &[Route] = &[
     CREATE_UPLOAD,
     CREATE_UPLOADS_BATCH,
@@ -72,6 +79,7 @@ pub const ALL: &[Route] = &[
     LIST_UPLOADS,
     GET_TASK,
     GET_BATCH,
+    GET_OPENAPI,
 ];
 
 /// Functions without a route: the state machine's worker and the TTL stream consumer.

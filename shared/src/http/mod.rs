@@ -58,6 +58,31 @@ where
     .await
 }
 
+/// Runs a function that answers every request with the same document: no app, no
+/// authentication, one span per request like `serve`.
+pub async fn serve_static(
+    route: Route,
+    content_type: &'static str,
+    body: &'static str,
+) -> Result<(), lambda_http::Error> {
+    crate::logging::init();
+    lambda_http::run(service_fn(move |request: Request| {
+        let span = tracing::info_span!("request", function = route.function, method = %request.method());
+        async move {
+            let response = Response::builder()
+                .status(200)
+                .header("content-type", content_type)
+                .header("cache-control", "public, max-age=300")
+                .body(Body::from(body))
+                .unwrap_or_else(|_| error_response(&ApiError::Internal));
+            tracing::info!(status = response.status().as_u16(), "request finished");
+            Ok::<_, std::convert::Infallible>(response)
+        }
+        .instrument(span)
+    }))
+    .await
+}
+
 pub fn json_response(status: u16, body: &impl Serialize) -> Result<Response<Body>, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(|err| {
         tracing::error!(error = %err, "response does not serialize");

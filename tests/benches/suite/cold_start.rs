@@ -2,8 +2,8 @@
 //! stripped release binary, and its memory once idle after one real request, against the
 //! fake Runtime API and the local services.
 
-use super::fake_runtime::{Invocation, invoke_once};
 use super::table::median;
+use api_tests::fake_runtime::{Invocation, api_gateway_event, function_env, invoke_once};
 use api_tests::{Tenancy, processing, put};
 use bucket_uploads::App;
 use bucket_uploads::auth;
@@ -26,65 +26,13 @@ pub struct Started {
     pub answered: String,
 }
 
-/// The environment a function gets: the local services, and Lambda's own variables.
-pub fn function_env(function: &str) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = [
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_S3",
-        "UPLOADS_TABLE",
-        "UPLOADS_S3_BUCKET",
-        "UPLOADS_S3_FORCE_PATH_STYLE",
-    ]
-    .iter()
-    .filter_map(|name| std::env::var(name).ok().map(|v| ((*name).to_owned(), v)))
-    .collect();
-    for (name, value) in [
-        ("AWS_LAMBDA_FUNCTION_NAME", function),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-        (
-            "UPLOADS_STATE_MACHINE_ARN",
-            "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
-        ),
-    ] {
-        env.push((name.to_owned(), value.to_owned()));
-    }
-    env
-}
-
 fn http_event(method: &str, path: &str, authorization: &str, namespace: &str, body: Option<Value>) -> Value {
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "authorization": authorization,
-            "x-namespace": namespace,
-            "content-type": "application/json",
-            "host": "bench.execute-api.us-east-1.amazonaws.com",
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "bench",
-            "domainName": "bench.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "bench",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
-            "requestId": "bench",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "30/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 0,
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false,
-    })
+    let headers = [
+        ("authorization", authorization),
+        ("x-namespace", namespace),
+        ("content-type", "application/json"),
+    ];
+    api_gateway_event(method, path, &headers, body.map(|b| b.to_string()), false)
 }
 
 /// Fresh data for one request to `function`: each run of a function gets its own.
@@ -181,6 +129,7 @@ impl Fixture {
                 &format!("/v1/buckets/{}/batches/batch_00000000000000000000000000", self.bucket),
                 None,
             ),
+            "get-openapi" => self.http("GET", "/openapi.json", None),
             "expired-uploads" => json!({"Records": []}),
             other => panic!("no request for {other}"),
         }

@@ -1,0 +1,13 @@
+//! Converts `shared/openapi.yaml` into the JSON the function serves, failing the build when
+//! the document does not parse.
+
+use std::path::Path;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/openapi.yaml");
+    println!("cargo::rerun-if-changed={}", source.display());
+    let document: serde_json::Value = serde_norway::from_str(&std::fs::read_to_string(&source)?)?;
+    let out = Path::new(&std::env::var("OUT_DIR")?).join("openapi.json");
+    std::fs::write(out, serde_json::to_vec(&document)?)?;
+    Ok(())
+}
