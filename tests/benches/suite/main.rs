@@ -16,7 +16,6 @@
 mod batch;
 mod big_confirm;
 mod cold_start;
-mod fake_runtime;
 mod list;
 mod presign;
 mod table;

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""A pass-through front for `cargo lambda watch`, as the fuzz run uses it.
+
+API Gateway hands a function a body it cannot pass as text base64-encoded
+(`isBase64Encoded`), whatever its Content-Type. cargo lambda watch (1.9.2) instead answers
+500 before any function runs when a text/* or application/json body is not UTF-8. This
+front relabels exactly those bodies `application/octet-stream`, which the watch delivers
+base64-encoded, so they reach the function as they would in AWS (the functions never read
+Content-Type).
+
+The watch also loses about one large response in 150 and answers its own problem+json 500
+instead (tests/src/lib.rs, send_idempotent). The front sends such a request once more, and
+only then: a function that really fails answers the same way the second time, and that
+answer is returned. Everything else passes unchanged.
+
+usage: api-front.py LISTEN_PORT UPSTREAM_PORT
+"""
+
+import http.client
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+UPSTREAM_PORT = 0
+WATCH_OWN_500 = b'"type":"https://httpstatuses.com/500"'
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection"}
+
+
+def is_text(content_type: str) -> bool:
+    return content_type.startswith("text/") or content_type.startswith("application/json")
+
+
+def send(method: str, path: str, body: bytes, headers: dict) -> tuple:
+    upstream = http.client.HTTPConnection("127.0.0.1", UPSTREAM_PORT, timeout=120)
+    try:
+        upstream.request(method, path, body=body or None, headers=headers)
+        response = upstream.getresponse()
+        return response.status, response.reason, response.getheaders(), response.read()
+    finally:
+        upstream.close()
+
+
+class Front(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def forward(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        content_type = self.headers.get("content-type", "")
+        if body and is_text(content_type):
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+                headers["Content-Type"] = "application/octet-stream"
+        status, reason, response_headers, payload = send(self.command, self.path, body, headers)
+        if status == 500 and WATCH_OWN_500 in payload:
+            sys.stderr.write(f"watch answered its own 500 to {self.command} {self.path}; sending it again\n")
+            status, reason, response_headers, payload = send(self.command, self.path, body, headers)
+        self.send_response_only(status, reason)
+        for name, value in response_headers:
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_QUERY = forward
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+def main() -> None:
+    global UPSTREAM_PORT
+    listen, UPSTREAM_PORT = int(sys.argv[1]), int(sys.argv[2])
+    ThreadingHTTPServer(("127.0.0.1", listen), Front).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
