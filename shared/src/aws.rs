@@ -3,6 +3,7 @@
 use crate::calls::CallCounter;
 use crate::errors::Failure;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -119,10 +120,15 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 /// True when the failure is worth retrying: throttling, timeouts, transport or 5xx trouble.
-pub fn is_retryable<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+/// The status counts as well as the code: an error answer to a HEAD request (S3's
+/// HeadObject under SlowDown) has no body, hence no code.
+pub fn is_retryable<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| RETRYABLE_CODES.contains(&code)),
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            status == 429 || status >= 500 || service.err().code().is_some_and(|code| RETRYABLE_CODES.contains(&code))
+        }
         _ => false,
     }
 }
@@ -134,10 +140,9 @@ pub fn invalid_request<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(
 }
 
 /// Logs an SDK failure with its full cause and classifies it.
-pub fn sdk_failure<E, R>(context: &'static str, err: SdkError<E, R>) -> Failure
+pub fn sdk_failure<E>(context: &'static str, err: SdkError<E, HttpResponse>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let retryable = is_retryable(&err);
     tracing::error!(context, retryable, error = %DisplayErrorContext(&err), "AWS call failed");
@@ -180,5 +185,29 @@ impl<C> std::fmt::Debug for LazyClient<C> {
         f.debug_struct("LazyClient")
             .field("built", &self.client.get().is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::head_object::HeadObjectError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    /// HeadObject's error answers have no body: only the status tells them apart.
+    fn head_object_answered(status: u16) -> SdkError<HeadObjectError, HttpResponse> {
+        let raw = HttpResponse::new(StatusCode::try_from(status).expect("a status"), SdkBody::empty());
+        let err = HeadObjectError::generic(aws_smithy_types::error::ErrorMetadata::builder().build());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn bodyless_5xx_and_429_answers_are_retryable_and_4xx_are_not() {
+        assert!(is_retryable(&head_object_answered(503)));
+        assert!(is_retryable(&head_object_answered(500)));
+        assert!(is_retryable(&head_object_answered(429)));
+        assert!(!is_retryable(&head_object_answered(403)));
+        assert!(!is_retryable(&head_object_answered(400)));
     }
 }
