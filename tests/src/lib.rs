@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod fake_runtime;
+pub mod fault_proxy;
 
 use bucket_uploads::App;
 use bucket_uploads::model::{Bucket, Namespace};
