@@ -70,6 +70,10 @@ async fn uploaded(tenant: &Tenant, label: &str) -> (UploadId, String) {
     (id, sha256_hex(&bytes))
 }
 
+async fn task_of(tenant: &Tenant, id: &TaskId) -> Task {
+    tenant.app.store.task(id).await.expect("read").expect("the task exists")
+}
+
 async fn stored(tenant: &Tenant, id: &UploadId) -> Upload {
     tenant
         .app
@@ -225,13 +229,7 @@ async fn a_worker_killed_between_verifying_and_recording_completes_on_its_retry(
     let _ = run.await;
 
     nothing_recorded(&tenant, &id, UploadStatus::Processing).await;
-    let pending = tenant
-        .app
-        .store
-        .task(&task.task_id)
-        .await
-        .expect("read")
-        .expect("the task");
+    let pending = task_of(&tenant, &task.task_id).await;
     assert_eq!(pending.status, TaskStatus::Pending);
 
     let event = WorkerEvent::Confirm {
@@ -240,13 +238,7 @@ async fn a_worker_killed_between_verifying_and_recording_completes_on_its_retry(
     worker::handle(&tenant.app, event, Timestamp::now().plus_seconds(900))
         .await
         .expect("the retried run completes");
-    let done = tenant
-        .app
-        .store
-        .task(&task.task_id)
-        .await
-        .expect("read")
-        .expect("the task");
+    let done = task_of(&tenant, &task.task_id).await;
     assert_eq!(done.status, TaskStatus::Completed);
     exactly_one_object(&tenant, &id, &sha).await;
 }
@@ -289,13 +281,7 @@ async fn a_batch_item_failing_is_retried_by_the_next_run() {
     };
     let first = worker::handle(&faulty.app, event(), Timestamp::now().plus_seconds(900)).await;
     assert!(matches!(first, Err(WorkerError::Retryable(_))), "{first:?}");
-    let saved = tenant
-        .app
-        .store
-        .task(&task.task_id)
-        .await
-        .expect("read")
-        .expect("the task");
+    let saved = task_of(&tenant, &task.task_id).await;
     assert_eq!(saved.status, TaskStatus::Processing);
     let TaskKind::ConfirmBatch { outputs, .. } = &saved.kind else {
         panic!("a batch task")
@@ -307,13 +293,7 @@ async fn a_batch_item_failing_is_retried_by_the_next_run() {
     worker::handle(&tenant.app, event(), Timestamp::now().plus_seconds(900))
         .await
         .expect("the retried run completes");
-    let finished = tenant
-        .app
-        .store
-        .task(&task.task_id)
-        .await
-        .expect("read")
-        .expect("the task");
+    let finished = task_of(&tenant, &task.task_id).await;
     assert_eq!(finished.status, TaskStatus::Completed);
     for (id, sha) in &items {
         exactly_one_object(&tenant, id, sha).await;
