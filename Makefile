@@ -1,5 +1,5 @@
 # The two commands: `make dev` runs the API locally, `make test` runs every test.
-.PHONY: dev test bench fuzz-api sam-build lint fmt
+.PHONY: dev test bench fuzz-api load sam-build lint fmt
 
 dev:
 	@scripts/dev.sh
@@ -14,6 +14,10 @@ bench:
 # schemathesis against /openapi.json on a stack of its own, without make test's time budget.
 fuzz-api:
 	@scripts/fuzz-api.sh
+
+# A bounded load test on 127.0.0.1 (50 clients, 60 s), with end-state checks.
+load:
+	@scripts/load.sh
 
 # `sam build` of every function for x86_64, offline (slow: release builds with LTO).
 sam-build:

@@ -27,15 +27,7 @@ done
 
 ensure_fuzz_tools
 if [ -z "$API_URL" ]; then
-  ensure_tools
-  export_local_aws
-  export UPLOADS_TABLE=uploads-fuzz UPLOADS_S3_BUCKET=uploads-fuzz
-  log "building the workspace"
-  cargo build --workspace
-  start_isolated_services
-  port=$(free_port)
-  start_watch "$port" "$RUN_DIR/watch.log" --ignore-changes
-  API_URL="http://127.0.0.1:$port"
+  start_own_stack uploads-fuzz
 else
   RUN_DIR=$(mktemp -d)
   trap 'stop_started; rm -rf "$RUN_DIR"' EXIT

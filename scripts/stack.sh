@@ -173,3 +173,22 @@ stop_started() {
   wait 2>/dev/null || true
   STARTED_PIDS=()
 }
+
+# start_own_stack NAME: for a script that runs against a stack of its own (make fuzz-api,
+# make load): tools, a build, isolated services with table and bucket NAME, and the watch;
+# the API at $API_URL.
+start_own_stack() {
+  ensure_tools
+  export_local_aws
+  export UPLOADS_TABLE=$1 UPLOADS_S3_BUCKET=$1
+  log "building the workspace"
+  cargo build --workspace --all-targets
+  for function in functions/*/; do
+    cargo build --quiet -p "$(basename "$function")"
+  done
+  start_isolated_services
+  local port
+  port=$(free_port)
+  start_watch "$port" "$RUN_DIR/watch.log" --ignore-changes
+  API_URL="http://127.0.0.1:$port"
+}
