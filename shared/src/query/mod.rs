@@ -300,4 +300,6 @@ pub fn evaluate(request: &ListRequest, uploads: Vec<Value>) -> (Vec<Value>, u64,
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
