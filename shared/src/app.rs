@@ -3,7 +3,7 @@
 use crate::calls::CallCounter;
 use crate::directory::{DEFAULT_TTL, Directory};
 use crate::dispatch::Dispatcher;
-use crate::objects::{DEFAULT_COPY_TIMEOUT, ObjectStore};
+use crate::objects::{DEFAULT_COPY_TIMEOUT, ObjectStore, SigningIdentity, signing_identity};
 use crate::store::Store;
 use std::time::Duration;
 
@@ -25,6 +25,11 @@ pub struct Settings {
     /// `UPLOADS_COPY_TIMEOUT_SECS`: how long one S3 copy may take (default 25 s, within an
     /// API function's 29; the worker, which copies up to 5 GB, is given more).
     pub copy_timeout: Duration,
+    /// `UPLOADS_SIGNING_SECRET_ARN`: the secret holding the signing user's access key; URLs
+    /// are signed with the function's own credentials without it.
+    pub signing_secret: Option<String>,
+    /// `UPLOADS_SIGNING_KEY_REFRESH_SECS`: how often the secret is read again (default 300).
+    pub signing_refresh: Duration,
 }
 
 impl Settings {
@@ -52,6 +57,16 @@ impl Settings {
                 ),
                 Err(_) => DEFAULT_COPY_TIMEOUT,
             },
+            signing_secret: std::env::var("UPLOADS_SIGNING_SECRET_ARN")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            signing_refresh: match std::env::var("UPLOADS_SIGNING_KEY_REFRESH_SECS") {
+                Ok(secs) => Duration::from_secs(
+                    secs.parse()
+                        .map_err(|_| format!("UPLOADS_SIGNING_KEY_REFRESH_SECS is not a number of seconds: {secs}"))?,
+                ),
+                Err(_) => signing_identity::DEFAULT_REFRESH,
+            },
         })
     }
 }
@@ -71,11 +86,20 @@ impl App {
     pub fn new(sdk: &aws_types::SdkConfig, settings: &Settings) -> Self {
         let calls = CallCounter::default();
         let store = Store::new(sdk, &calls, &settings.table);
+        let mut objects = ObjectStore::new(sdk, settings.s3_force_path_style, &calls, &settings.s3_bucket)
+            .with_copy_timeout(settings.copy_timeout);
+        if let Some(secret) = &settings.signing_secret {
+            objects = objects.signing_with(SigningIdentity::new(
+                sdk,
+                &calls,
+                secret.clone(),
+                settings.signing_refresh,
+            ));
+        }
         Self {
             directory: Directory::new(store.clone(), settings.directory_ttl),
             store,
-            objects: ObjectStore::new(sdk, settings.s3_force_path_style, &calls, &settings.s3_bucket)
-                .with_copy_timeout(settings.copy_timeout),
+            objects,
             dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),
             calls,
         }

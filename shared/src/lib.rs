@@ -31,6 +31,7 @@ pub mod names;
 pub mod objects;
 pub mod query;
 pub mod routes;
+pub mod signing;
 pub mod store;
 pub mod tenancy;
 pub mod time;

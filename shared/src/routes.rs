@@ -82,5 +82,6 @@ pub const ALL: &[Route] = &[
     GET_OPENAPI,
 ];
 
-/// Functions without a route: the state machine's worker and the TTL stream consumer.
-pub const WORKERS: &[&str] = &["confirm-worker", "expired-uploads"];
+/// Functions without a route: the state machine's worker, the TTL stream consumer and the
+/// signing key's rotation.
+pub const WORKERS: &[&str] = &["confirm-worker", "expired-uploads", "rotate-signing-key"];

@@ -329,3 +329,81 @@ mod toml_like {
         Manifest { router: endpoints }
     }
 }
+
+/// The string inside a value, with any CloudFormation tag (`!Sub`, `!Ref`) taken off.
+fn untagged(value: &Value) -> String {
+    match value {
+        Value::Tagged(tagged) => untagged(&tagged.value),
+        Value::String(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_signing_identity_may_only_write_uploads_and_read_verified_objects() {
+    let template = template();
+    let resources = &template["Resources"];
+    let user = &resources["UrlSigningUser"];
+    assert_eq!(user["Type"].as_str(), Some("AWS::IAM::User"));
+    let mut granted = BTreeSet::new();
+    for policy in user["Properties"]["Policies"].as_sequence().expect("inline policies") {
+        for statement in policy["PolicyDocument"]["Statement"].as_sequence().expect("statements") {
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+            for action in statement["Action"].as_sequence().expect("an action list") {
+                granted.insert((
+                    action.as_str().unwrap_or_default().to_owned(),
+                    untagged(&statement["Resource"]),
+                ));
+            }
+        }
+    }
+    let expected: BTreeSet<(String, String)> = [
+        ("s3:PutObject", "${UploadsBucket.Arn}/incoming/*"),
+        ("s3:GetObject", "${UploadsBucket.Arn}/ns_*"),
+    ]
+    .into_iter()
+    .map(|(a, r)| (a.to_owned(), r.to_owned()))
+    .collect();
+    assert_eq!(granted, expected);
+    assert_eq!(resources["UrlSigningKey"]["Type"].as_str(), Some("AWS::IAM::AccessKey"));
+    assert_eq!(
+        resources["UrlSigningSecret"]["Type"].as_str(),
+        Some("AWS::SecretsManager::Secret")
+    );
+
+    // Rotation: scheduled, by the rotation function, less often than a key must stay current.
+    let schedule = &resources["UrlSigningSecretRotation"];
+    assert_eq!(schedule["Type"].as_str(), Some("AWS::SecretsManager::RotationSchedule"));
+    assert_eq!(untagged(&schedule["Properties"]["SecretId"]), "UrlSigningSecret");
+    assert_eq!(
+        untagged(&schedule["Properties"]["RotationLambdaARN"]),
+        "RotateSigningKeyFunction.Arn"
+    );
+    let every = untagged(&schedule["Properties"]["RotationRules"]["ScheduleExpression"]);
+    let days: u64 = every
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(" days)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("rate(N days) expected: {every}"));
+    let min_age: u64 = untagged(
+        &resources["RotateSigningKeyFunction"]["Properties"]["Environment"]["Variables"]["UPLOADS_SIGNING_MIN_KEY_AGE_SECS"],
+    )
+    .parse()
+    .expect("seconds");
+    let longest_url = bucket_uploads::uploads::MAX_EXPIRATION_SECS;
+    let refresh = bucket_uploads::objects::signing_identity::DEFAULT_REFRESH.as_secs();
+    assert!(min_age >= longest_url + refresh, "min key age {min_age}");
+    assert!(days * 86_400 > min_age, "a rotation every {days} days would be refused");
+
+    let alarm = &resources["SigningKeyRotationAlarm"];
+    assert_eq!(alarm["Type"].as_str(), Some("AWS::CloudWatch::Alarm"));
+    assert_eq!(alarm["Properties"]["MetricName"].as_str(), Some("Errors"));
+    assert_eq!(
+        untagged(&alarm["Properties"]["Dimensions"][0]["Value"]),
+        "RotateSigningKeyFunction"
+    );
+    assert_eq!(
+        untagged(&template["Globals"]["Function"]["Environment"]["Variables"]["UPLOADS_SIGNING_SECRET_ARN"]),
+        "UrlSigningSecret"
+    );
+}

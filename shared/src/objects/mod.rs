@@ -9,9 +9,11 @@
 //! ([`presign`]).
 
 mod presign;
+pub mod signing_identity;
 
 pub use presign::Presigned;
 use presign::{Presigner, encode_key};
+pub use signing_identity::SigningIdentity;
 
 use crate::aws::{LazyClient, sdk_failure};
 use crate::calls::CallCounter;
@@ -85,6 +87,14 @@ impl ObjectStore {
         }
     }
 
+    /// URLs are signed by `identity` (the signing user's key) instead of the function's role.
+    pub fn signing_with(mut self, identity: SigningIdentity) -> Self {
+        self.presigner = self
+            .presigner
+            .with_credentials(aws_credential_types::provider::SharedCredentialsProvider::new(identity));
+        self
+    }
+
     /// Copies may take `limit` (the worker copies objects of up to 5 GB); other calls keep
     /// the function's SDK timeouts.
     pub fn with_copy_timeout(mut self, limit: Duration) -> Self {
@@ -138,7 +148,12 @@ impl ObjectStore {
     /// A GET URL valid for `DOWNLOAD_URL_TTL`, or until the signing credentials expire when
     /// that is sooner (signed locally: no call to S3).
     pub async fn presign_get(&self, key: &str) -> Result<String, Failure> {
-        Ok(self.presigner.url("GET", key, &[], DOWNLOAD_URL_TTL).await?.url)
+        self.presign_get_for(key, DOWNLOAD_URL_TTL).await
+    }
+
+    /// A GET URL valid for `expires_in` (or until the signing credentials expire).
+    pub async fn presign_get_for(&self, key: &str, expires_in: Duration) -> Result<String, Failure> {
+        Ok(self.presigner.url("GET", key, &[], expires_in).await?.url)
     }
 
     /// When the credentials that sign URLs expire, ending every URL they signed (`None`:

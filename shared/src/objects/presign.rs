@@ -69,6 +69,12 @@ impl Presigner {
         }
     }
 
+    /// Signs with `credentials` (the signing identity) instead of the function's own.
+    pub fn with_credentials(mut self, credentials: SharedCredentialsProvider) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
     /// When the credentials that sign URLs expire (`None`: keys that do not).
     pub async fn deadline(&self) -> Result<Option<SystemTime>, Failure> {
         Ok(self.credentials().await?.expiry())

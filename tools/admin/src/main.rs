@@ -7,6 +7,7 @@
 mod seed;
 
 use bucket_uploads::ids::{KeyId, NamespaceId, TenantId};
+use bucket_uploads::signing::{self, Rotation};
 use bucket_uploads::store::Store;
 use bucket_uploads::{ApiError, tenancy};
 use clap::{Parser, Subcommand};
@@ -59,6 +60,17 @@ enum Command {
         #[arg(long, value_parser = key_id)]
         key_id: KeyId,
     },
+    /// Creates the URL-signing user, its first key and the secret holding it (local stacks:
+    /// IAM and Secrets Manager are emulated; in AWS, template.yaml makes them), and appends
+    /// the key to `--keys-file`, local-s3's list of accepted keys.
+    InstallSigningIdentity {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        secret: String,
+        #[arg(long)]
+        keys_file: Option<PathBuf>,
+    },
     /// Ensures a dev tenant, namespace, bucket and key, reusing those recorded in
     /// `--env-file` when they still work, and writes the file.
     SeedDev {
@@ -104,6 +116,27 @@ async fn run(cli: Cli) -> Result<serde_json::Value, ApiError> {
             json!({ "revoked": revoked.key_id, "tenant_id": revoked.tenant_id, "label": revoked.label })
         }
         Command::SeedDev { env_file, api_url } => seed::seed_dev(&store, &env_file, &api_url).await?,
+        Command::InstallSigningIdentity {
+            user,
+            secret,
+            keys_file,
+        } => {
+            let rotation = Rotation::new(&sdk, user, std::time::Duration::ZERO);
+            let (arn, key) = signing::install(&rotation, &secret).await.map_err(|err| {
+                eprintln!("{err}");
+                ApiError::Internal
+            })?;
+            if let Some(path) = keys_file {
+                let line = format!("{} {}\n", key.access_key_id, key.secret_access_key);
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|_| ApiError::Internal)?;
+                std::io::Write::write_all(&mut file, line.as_bytes()).map_err(|_| ApiError::Internal)?;
+            }
+            json!({ "secret_arn": arn, "access_key_id": key.access_key_id })
+        }
     })
 }
 

@@ -7,12 +7,12 @@
 //! kernel picks a free port, which is printed and optionally written to `--port-file`, so
 //! test runs never race for a port.
 
+mod keys;
 mod verifying_store;
 
 use clap::Parser;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use std::path::PathBuf;
 use tokio::net::TcpListener;
@@ -30,6 +30,9 @@ struct Opt {
     access_key: String,
     #[arg(long, env = "LOCAL_S3_SECRET_KEY")]
     secret_key: String,
+    /// More key pairs, `ACCESS_KEY_ID SECRET_ACCESS_KEY` per line, read on every request.
+    #[arg(long, env = "LOCAL_S3_KEYS_FILE")]
+    keys_file: Option<PathBuf>,
     /// Buckets to create if they do not exist yet.
     #[arg(long = "bucket")]
     buckets: Vec<String>,
@@ -52,7 +55,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = verifying_store::VerifyingStore::new(fs, opt.root.clone());
     let service = {
         let mut builder = S3ServiceBuilder::new(store);
-        builder.set_auth(SimpleAuth::from_single(opt.access_key, opt.secret_key));
+        builder.set_auth(keys::Keys {
+            access_key: opt.access_key,
+            secret_key: opt.secret_key,
+            file: opt.keys_file,
+        });
         builder.build()
     };
 
