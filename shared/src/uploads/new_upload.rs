@@ -276,6 +276,8 @@ fn json_map(r: &mut FieldReader<'_>, field: &str) -> Option<JsonMap> {
         Some(format!("must nest at most {MAX_METADATA_DEPTH} levels deep"))
     } else if has_empty_key(&value) {
         Some("keys must not be empty".into())
+    } else if has_unstorable_number(&value) {
+        Some("numbers must be 0 or of magnitude from 1e-130 to below 1e126 (what the table can store)".into())
     } else {
         None
     };
@@ -304,6 +306,19 @@ fn has_empty_key(value: &Value) -> bool {
     }
 }
 
+/// DynamoDB stores numbers of magnitude 1e-130 up to (not including) 1e126, and 0; any
+/// other would fail the write after validation passed (found by schemathesis).
+fn has_unstorable_number(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n
+            .as_f64()
+            .is_some_and(|x| x != 0.0 && !(1e-130..1e126).contains(&x.abs())),
+        Value::Object(map) => map.values().any(has_unstorable_number),
+        Value::Array(items) => items.iter().any(has_unstorable_number),
+        _ => false,
+    }
+}
+
 /// `report.final.pdf` → `report.final`; a name without an extension (or a dotfile) is kept.
 fn stem(filename: &str) -> &str {
     match filename.rsplit_once('.') {
@@ -318,6 +333,29 @@ mod tests {
     use serde_json::json;
 
     const GIB: u64 = 1024 * 1024 * 1024;
+
+    #[test]
+    fn metadata_numbers_must_fit_the_table() {
+        let parse = |metadata: Value| {
+            NewUpload::parse(
+                Some(&json!({"filename": "a", "content_type": "text/plain", "metadata": metadata})),
+                GIB,
+            )
+        };
+        assert!(parse(json!({"n": 0, "x": 1.5, "big": 1e125, "small": -1e-130, "i": u64::MAX})).is_ok());
+        for unstorable in [
+            json!({"u": 8.99e-217}),
+            json!({"o": [1e126]}),
+            json!({"deep": {"o": -4.5e300}}),
+        ] {
+            let err = parse(unstorable.clone()).expect_err("refused");
+            assert_eq!(
+                err.0[0].loc,
+                vec![Loc::from("body"), Loc::from("metadata")],
+                "{unstorable}"
+            );
+        }
+    }
 
     fn detail(body: Value) -> Vec<(String, String)> {
         match NewUpload::parse(Some(&body), 5 * GIB) {
