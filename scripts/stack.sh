@@ -183,6 +183,9 @@ export_local_aws() {
   # The functions' SDK timeouts are sized for AWS; the emulators here are unoptimized builds
   # sharing two cores with the tests (tests/tests/hung_dependency.rs checks the timeouts).
   export UPLOADS_SDK_TIMEOUTS=off
+  # Test clients, schemathesis and make load send one key's requests far faster than a
+  # client should; tests/tests/rate_limits.rs gives its key a small allowance of its own.
+  export UPLOADS_KEY_RATE_PER_SEC=10000 UPLOADS_KEY_RATE_BURST=10000
   # DynamoDB Local accepts only alphanumeric access key ids.
   export LOCAL_S3_ACCESS_KEY=localaccesskey LOCAL_S3_SECRET_KEY=localsecretkey
   export AWS_ACCESS_KEY_ID=$LOCAL_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$LOCAL_S3_SECRET_KEY

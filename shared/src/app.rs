@@ -4,6 +4,7 @@ use crate::calls::CallCounter;
 use crate::directory::{DEFAULT_TTL, Directory};
 use crate::dispatch::Dispatcher;
 use crate::objects::{DEFAULT_COPY_TIMEOUT, ObjectStore, SigningIdentity, signing_identity};
+use crate::rate_limit::RateLimit;
 use crate::store::Store;
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ pub struct Settings {
     pub signing_secret: Option<String>,
     /// `UPLOADS_SIGNING_KEY_REFRESH_SECS`: how often the secret is read again (default 300).
     pub signing_refresh: Duration,
+    /// `UPLOADS_KEY_RATE_PER_SEC` and `UPLOADS_KEY_RATE_BURST`: what an API key may send
+    /// (default 50 a second, bursts of 100), unless its record says otherwise.
+    pub key_rate_limit: RateLimit,
 }
 
 impl Settings {
@@ -67,7 +71,21 @@ impl Settings {
                 ),
                 Err(_) => signing_identity::DEFAULT_REFRESH,
             },
+            key_rate_limit: RateLimit {
+                per_second: number("UPLOADS_KEY_RATE_PER_SEC", RateLimit::DEFAULT.per_second)?,
+                burst: number("UPLOADS_KEY_RATE_BURST", RateLimit::DEFAULT.burst)?,
+            },
         })
+    }
+}
+
+/// An optional whole number from the environment.
+fn number(name: &str, default: u32) -> Result<u32, String> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("{name} is not a whole number: {value}")),
+        Err(_) => Ok(default),
     }
 }
 
@@ -97,7 +115,8 @@ impl App {
             ));
         }
         Self {
-            directory: Directory::new(store.clone(), settings.directory_ttl),
+            directory: Directory::new(store.clone(), settings.directory_ttl)
+                .with_default_rate_limit(settings.key_rate_limit),
             store,
             objects,
             dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),

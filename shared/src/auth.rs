@@ -8,10 +8,12 @@ use crate::directory::Directory;
 use crate::errors::{Failure, NotFound};
 use crate::ids::{KeyId, NamespaceRef, TenantId};
 use crate::model::{ApiKeyRecord, Namespace};
+use crate::rate_limit::RateLimit;
 use crate::time::Timestamp;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 const KEY_PREFIX: &str = "sk_";
@@ -37,6 +39,7 @@ pub fn new_api_key(tenant_id: &TenantId, label: Option<String>) -> NewApiKey {
         tenant_id: tenant_id.clone(),
         label,
         created_at: Timestamp::now(),
+        rate_limit: None,
     };
     NewApiKey { plaintext, record }
 }
@@ -61,6 +64,9 @@ pub enum AuthError {
     /// The endpoint needs `X-Namespace` and the request has none.
     #[error("X-Namespace is required")]
     NamespaceRequired,
+    /// The key used up its requests-per-second allowance in this container.
+    #[error("rate limited: retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration, limit: RateLimit },
     /// A namespace the key cannot see, whether or not it exists.
     #[error(transparent)]
     NamespaceNotFound(NotFound),
@@ -129,6 +135,9 @@ pub async fn identify(
     if !bool::from(presented.as_bytes().ct_eq(record.key_sha256.as_bytes())) {
         return Err(AuthError::Unauthorized);
     }
+    directory
+        .admit(&record)
+        .map_err(|(retry_after, limit)| AuthError::RateLimited { retry_after, limit })?;
     let namespace = match wanted {
         None => None,
         Some(wanted) => {

@@ -11,6 +11,7 @@
 use crate::errors::Failure;
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
 use crate::model::{ApiKeyRecord, Bucket, Namespace};
+use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -28,6 +29,8 @@ pub struct Directory {
     store: Store,
     ttl: Duration,
     caches: Arc<Caches>,
+    limiter: Arc<RateLimiter>,
+    default_limit: RateLimit,
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +48,24 @@ impl Directory {
             store,
             ttl,
             caches: Arc::default(),
+            limiter: Arc::default(),
+            default_limit: RateLimit::DEFAULT,
         }
+    }
+
+    /// Keys without an allowance of their own get `limit`.
+    pub fn with_default_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.default_limit = limit;
+        self
+    }
+
+    /// Counts a request of the key `record` against its allowance; refused, how long until
+    /// it may try again, and the allowance.
+    pub fn admit(&self, record: &ApiKeyRecord) -> Result<(), (Duration, RateLimit)> {
+        let limit = record.rate_limit.unwrap_or(self.default_limit);
+        self.limiter
+            .admit(&record.key_id, limit, std::time::Instant::now())
+            .map_err(|wait| (wait, limit))
     }
 
     /// Reads through to the table every time (the admin CLI, and `ttl` 0).

@@ -30,6 +30,7 @@ pub mod model;
 pub mod names;
 pub mod objects;
 pub mod query;
+pub mod rate_limit;
 pub mod routes;
 pub mod signing;
 pub mod store;

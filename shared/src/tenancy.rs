@@ -6,6 +6,7 @@ use crate::errors::{Failure, Invalid, Loc, NotFound};
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
 use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
 use crate::names::is_valid_name;
+use crate::rate_limit::RateLimit;
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
@@ -117,6 +118,15 @@ pub async fn create_api_key(
 
 /// Deletes a key. Warm containers trust what they read for up to the directory's TTL
 /// (`UPLOADS_DIRECTORY_TTL_SECS`), so the key stops working everywhere within that time.
+/// Gives a key its own requests-per-second allowance. Warm containers apply it once their
+/// cached record expires (`UPLOADS_DIRECTORY_TTL_SECS`).
+pub async fn set_rate_limit(store: &Store, key_id: &KeyId, limit: RateLimit) -> Result<ApiKeyRecord, TenancyError> {
+    Ok(store
+        .set_api_key_rate_limit(key_id, limit)
+        .await?
+        .ok_or_else(|| NotFound::new("api_key", key_id))?)
+}
+
 pub async fn revoke_api_key(store: &Store, key_id: &KeyId) -> Result<ApiKeyRecord, TenancyError> {
     Ok(store
         .delete_api_key(key_id)

@@ -407,3 +407,40 @@ fn the_signing_identity_may_only_write_uploads_and_read_verified_objects() {
         "UrlSigningSecret"
     );
 }
+
+#[test]
+fn the_api_is_throttled_and_the_expensive_functions_cannot_starve_the_others() {
+    let template = template();
+    let resources = &template["Resources"];
+    let settings = &resources["UploadsApi"]["Properties"]["DefaultRouteSettings"];
+    assert_eq!(untagged(&settings["ThrottlingRateLimit"]), "ApiThrottlingRateLimit");
+    assert_eq!(untagged(&settings["ThrottlingBurstLimit"]), "ApiThrottlingBurstLimit");
+    for (function, parameter) in [
+        ("ListUploadsFunction", "ListUploadsConcurrency"),
+        ("ConfirmWorkerFunction", "ConfirmWorkerConcurrency"),
+    ] {
+        assert_eq!(
+            untagged(&resources[function]["Properties"]["ReservedConcurrentExecutions"]),
+            parameter,
+            "{function}"
+        );
+    }
+    let env = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(untagged(&env["UPLOADS_KEY_RATE_PER_SEC"]), "KeyRatePerSecond");
+    assert_eq!(untagged(&env["UPLOADS_KEY_RATE_BURST"]), "KeyRateBurst");
+    for parameter in [
+        "ApiThrottlingRateLimit",
+        "ApiThrottlingBurstLimit",
+        "KeyRatePerSecond",
+        "KeyRateBurst",
+        "ListUploadsConcurrency",
+        "ConfirmWorkerConcurrency",
+    ] {
+        assert!(
+            template["Parameters"][parameter]["Default"]
+                .as_u64()
+                .is_some_and(|d| d > 0),
+            "{parameter} has a default"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use crate::auth::AuthError;
 use crate::confirm::ConfirmError;
 use crate::errors::{Failure, FieldError, Invalid, Loc, NotFound, RequestError};
 use crate::listing::{ListError, TooBroad};
+use crate::rate_limit::RateLimit;
 use crate::tenancy::TenancyError;
 use crate::uploads::{DeleteError, ReadError};
 use serde_json::{Value, json};
@@ -38,6 +39,9 @@ pub enum ApiError {
         code: &'static str,
         details: Option<Value>,
     },
+    /// The key used up its requests-per-second allowance (429).
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64, limit: RateLimit },
     /// A dependency is throttling or unreachable: worth retrying.
     #[error("service unavailable")]
     Unavailable,
@@ -81,6 +85,7 @@ impl ApiError {
             ApiError::Validation(_) => 422,
             ApiError::BadRequest { .. } => 400,
             ApiError::Conflict { .. } => 409,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::Unavailable => 503,
             ApiError::Internal => 500,
         }
@@ -120,6 +125,22 @@ impl ApiError {
             ApiError::Conflict { message, code, details } => {
                 (message.clone(), "ConflictError", Some(*code), details.clone())
             }
+            ApiError::TooManyRequests {
+                retry_after_secs,
+                limit,
+            } => (
+                format!(
+                    "Too many requests for this API key: at most {} a second (bursts of {}). Retry after {retry_after_secs} s.",
+                    limit.per_second, limit.burst
+                ),
+                "TooManyRequestsError",
+                Some("rate_limited"),
+                Some(json!({
+                    "limit_per_second": limit.per_second,
+                    "burst": limit.burst,
+                    "retry_after_seconds": retry_after_secs,
+                })),
+            ),
             ApiError::Unavailable => (
                 "The service is temporarily unavailable, please retry".to_owned(),
                 "ServiceUnavailableError",
@@ -188,6 +209,11 @@ impl From<AuthError> for ApiError {
                 "Field required",
             ),
             AuthError::NamespaceNotFound(not_found) => not_found.into(),
+            AuthError::RateLimited { retry_after, limit } => ApiError::TooManyRequests {
+                // Whole seconds, rounded up: a client that waits that long finds a token.
+                retry_after_secs: retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
+                limit,
+            },
             AuthError::Failure(failure) => failure.into(),
         }
     }

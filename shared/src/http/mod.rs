@@ -116,11 +116,14 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     response
         .headers_mut()
         .insert("content-type", http::HeaderValue::from_static("application/json"));
-    if status == 503 {
+    let retry_after = match err {
         // A dependency failed or did not answer in time: worth retrying shortly.
-        response
-            .headers_mut()
-            .insert("retry-after", http::HeaderValue::from_static(RETRY_AFTER_SECS));
+        ApiError::Unavailable => Some(RETRY_AFTER_SECS.to_owned()),
+        ApiError::TooManyRequests { retry_after_secs, .. } => Some(retry_after_secs.to_string()),
+        _ => None,
+    };
+    if let Some(value) = retry_after.and_then(|v| http::HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert("retry-after", value);
     }
     response
 }

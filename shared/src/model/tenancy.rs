@@ -2,6 +2,7 @@
 //! owns uploads. A key reaches exactly its tenant's namespaces.
 
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
+use crate::rate_limit::RateLimit;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -42,4 +43,8 @@ pub struct ApiKeyRecord {
     #[serde(default)]
     pub label: Option<String>,
     pub created_at: Timestamp,
+    /// Its own requests-per-second allowance (`uploads-admin set-rate-limit`); the
+    /// deployment's default without one.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
 }

@@ -3,6 +3,7 @@ use crate::aws::sdk_failure;
 use crate::errors::Failure;
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
 use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
+use crate::rate_limit::RateLimit;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,42 @@ impl Store {
 
     pub async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, Failure> {
         self.get(key_id.as_str(), API_KEY).await
+    }
+
+    /// Sets the key's own allowance; the key as it now stands, or `None` when there is no
+    /// such key (the update is conditional on it, so a revoked key is not brought back).
+    pub async fn set_api_key_rate_limit(
+        &self,
+        key_id: &KeyId,
+        limit: RateLimit,
+    ) -> Result<Option<ApiKeyRecord>, Failure> {
+        let value = serde_dynamo::to_attribute_value(limit)
+            .map_err(|err| Failure::bug(format!("rate limit does not serialize: {err}")))?;
+        let result = self
+            .dynamodb()
+            .update_item()
+            .table_name(&self.table)
+            .key(super::schema::PARTITION_KEY, AttributeValue::S(key_id.to_string()))
+            .key(super::schema::SORT_KEY, AttributeValue::S(API_KEY.to_owned()))
+            .condition_expression("attribute_exists(#pk)")
+            .update_expression("SET #limit = :limit")
+            .expression_attribute_names("#pk", super::schema::PARTITION_KEY)
+            .expression_attribute_names("#limit", "rate_limit")
+            .expression_attribute_values(":limit", value)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => output.attributes.map(super::from_item).transpose(),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(sdk_failure("set api key rate limit", err)),
+        }
     }
 
     /// Deletes the key; the key it deleted, or `None` when there was none.

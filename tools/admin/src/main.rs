@@ -60,6 +60,16 @@ enum Command {
         #[arg(long, value_parser = key_id)]
         key_id: KeyId,
     },
+    /// Gives an API key its own requests-per-second allowance (others get the deployment's
+    /// default, UPLOADS_KEY_RATE_PER_SEC / UPLOADS_KEY_RATE_BURST).
+    SetRateLimit {
+        #[arg(long, value_parser = key_id)]
+        key_id: KeyId,
+        #[arg(long)]
+        per_second: u32,
+        #[arg(long)]
+        burst: u32,
+    },
     /// Creates the URL-signing user, its first key and the secret holding it (local stacks:
     /// IAM and Secrets Manager are emulated; in AWS, template.yaml makes them), and appends
     /// the key to `--keys-file`, local-s3's list of accepted keys.
@@ -114,6 +124,15 @@ async fn run(cli: Cli) -> Result<serde_json::Value, ApiError> {
         Command::RevokeApiKey { key_id } => {
             let revoked = tenancy::revoke_api_key(&store, &key_id).await?;
             json!({ "revoked": revoked.key_id, "tenant_id": revoked.tenant_id, "label": revoked.label })
+        }
+        Command::SetRateLimit {
+            key_id,
+            per_second,
+            burst,
+        } => {
+            let limit = bucket_uploads::rate_limit::RateLimit { per_second, burst };
+            let record = tenancy::set_rate_limit(&store, &key_id, limit).await?;
+            json!({ "key_id": record.key_id, "rate_limit": record.rate_limit })
         }
         Command::SeedDev { env_file, api_url } => seed::seed_dev(&store, &env_file, &api_url).await?,
         Command::InstallSigningIdentity {
