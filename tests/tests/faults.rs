@@ -167,10 +167,14 @@ async fn s3_failing_during_the_copy_is_a_503_and_a_retry_completes_once() {
         slow_down(),
     );
 
+    let started = Instant::now();
     let err = confirm_upload(&faulty.app, &tenant.scope(), &tenant.bucket_ref(), &id, None, false)
         .await
         .expect_err("the copy failed");
+    let took = started.elapsed();
     assert_eq!(answer(err), (503, Some("1".to_owned())));
+    assert!(took < Duration::from_secs(10), "503 after {took:?}");
+    println!("failed copy: 503 after {took:?}");
     nothing_recorded(&tenant, &id, UploadStatus::Pending).await;
     retry_converges(&tenant, &id, &sha).await;
 }
