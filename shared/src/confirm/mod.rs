@@ -151,6 +151,7 @@ async fn verify_and_record(
     {
         Ok(verified) => verified,
         Err(Rejection::Keep(ConfirmError::NotUploaded { .. })) => return not_uploaded(app, &upload).await,
+        Err(Rejection::Keep(ConfirmError::Failure(Failure::Unavailable))) => return unavailable(app, &upload).await,
         Err(Rejection::Keep(err)) => return Err(err),
         // The worker's failures go through the state machine's Catch, which fails the task too.
         Err(Rejection::Fail(err)) if task.is_some() => return Err(err),
@@ -261,6 +262,16 @@ async fn resume(app: &App, upload: Upload) -> Result<Upload, ConfirmError> {
 async fn not_uploaded(app: &App, upload: &Upload) -> Result<Upload, ConfirmError> {
     match app.store.upload(&upload.upload_id).await? {
         Some(current) if current.status == upload.status => Err(verify::not_uploaded(upload)),
+        _ => settled(app, upload).await,
+    }
+}
+
+/// S3 failed mid-verification. When another request changed the upload meanwhile (a delete
+/// removing its bytes during the copy, say), that request's outcome is the answer; otherwise
+/// the client is told to retry.
+async fn unavailable(app: &App, upload: &Upload) -> Result<Upload, ConfirmError> {
+    match app.store.upload(&upload.upload_id).await? {
+        Some(current) if current.status == upload.status => Err(Failure::Unavailable.into()),
         _ => settled(app, upload).await,
     }
 }
