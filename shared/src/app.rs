@@ -4,6 +4,7 @@ use crate::calls::CallCounter;
 use crate::directory::{DEFAULT_TTL, Directory};
 use crate::dispatch::Dispatcher;
 use crate::objects::{DEFAULT_COPY_TIMEOUT, ObjectStore, SigningIdentity, signing_identity};
+use crate::quota::Quota;
 use crate::rate_limit::RateLimit;
 use crate::store::Store;
 use std::time::Duration;
@@ -34,6 +35,10 @@ pub struct Settings {
     /// `UPLOADS_KEY_RATE_PER_SEC` and `UPLOADS_KEY_RATE_BURST`: what an API key may send
     /// (default 50 a second, bursts of 100), unless its record says otherwise.
     pub key_rate_limit: RateLimit,
+    /// `UPLOADS_QUOTA_MAX_BYTES`, `UPLOADS_QUOTA_MAX_PENDING_UPLOADS` and
+    /// `UPLOADS_QUOTA_MAX_FILE_SIZE_BYTES`: a tenant's storage limits (default 100 GiB,
+    /// 10 000, 5 GiB), unless its record says otherwise.
+    pub quota: Quota,
 }
 
 impl Settings {
@@ -75,12 +80,17 @@ impl Settings {
                 per_second: number("UPLOADS_KEY_RATE_PER_SEC", RateLimit::DEFAULT.per_second)?,
                 burst: number("UPLOADS_KEY_RATE_BURST", RateLimit::DEFAULT.burst)?,
             },
+            quota: Quota {
+                max_bytes: number("UPLOADS_QUOTA_MAX_BYTES", Quota::DEFAULT.max_bytes)?,
+                max_pending_uploads: number("UPLOADS_QUOTA_MAX_PENDING_UPLOADS", Quota::DEFAULT.max_pending_uploads)?,
+                max_file_size_bytes: number("UPLOADS_QUOTA_MAX_FILE_SIZE_BYTES", Quota::DEFAULT.max_file_size_bytes)?,
+            },
         })
     }
 }
 
 /// An optional whole number from the environment.
-fn number(name: &str, default: u32) -> Result<u32, String> {
+fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     match std::env::var(name) {
         Ok(value) => value
             .parse()
@@ -116,7 +126,8 @@ impl App {
         }
         Self {
             directory: Directory::new(store.clone(), settings.directory_ttl)
-                .with_default_rate_limit(settings.key_rate_limit),
+                .with_default_rate_limit(settings.key_rate_limit)
+                .with_default_quota(settings.quota),
             store,
             objects,
             dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),

@@ -1,5 +1,5 @@
-//! Who is who, cached in the warm container: API keys, and namespaces and buckets by id and
-//! by name. Every request starts by reading them; they change rarely (a key is revoked, a
+//! Who is who, cached in the warm container: API keys, namespaces and buckets by id and
+//! by name, and tenants' quotas. Every request starts by reading them; they change rarely (a key is revoked, a
 //! bucket or namespace is created), so a warm container answers them from memory.
 //!
 //! An entry lives `ttl` (`UPLOADS_DIRECTORY_TTL_SECS`, 60 s by default; API Gateway's own
@@ -10,7 +10,8 @@
 
 use crate::errors::Failure;
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
-use crate::model::{ApiKeyRecord, Bucket, Namespace};
+use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
+use crate::quota::Quota;
 use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::store::Store;
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub struct Directory {
     caches: Arc<Caches>,
     limiter: Arc<RateLimiter>,
     default_limit: RateLimit,
+    default_quota: Quota,
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +42,7 @@ struct Caches {
     namespace_names: TtlCache<(TenantId, String), Namespace>,
     buckets: TtlCache<BucketId, Bucket>,
     bucket_names: TtlCache<(NamespaceId, String), Bucket>,
+    tenants: TtlCache<TenantId, Tenant>,
 }
 
 impl Directory {
@@ -50,7 +53,24 @@ impl Directory {
             caches: Arc::default(),
             limiter: Arc::default(),
             default_limit: RateLimit::DEFAULT,
+            default_quota: Quota::DEFAULT,
         }
+    }
+
+    /// Tenants without limits of their own get `quota`'s.
+    pub fn with_default_quota(mut self, quota: Quota) -> Self {
+        self.default_quota = quota;
+        self
+    }
+
+    /// The tenant's storage limits: its own where its record sets them, the deployment's
+    /// defaults otherwise (a change reaches warm containers within the TTL).
+    pub async fn quota(&self, tenant_id: &TenantId) -> Result<Quota, Failure> {
+        let tenant = self
+            .cached(&self.caches.tenants, tenant_id.clone(), self.store.tenant(tenant_id))
+            .await?;
+        let own = tenant.and_then(|t| t.quota).unwrap_or_default();
+        Ok(self.default_quota.with(&own))
     }
 
     /// Keys without an allowance of their own get `limit`.

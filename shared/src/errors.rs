@@ -90,14 +90,17 @@ impl NotFound {
 }
 
 /// The error of an operation on something a request names, with a body to validate
-/// (create, list): the body is invalid, the caller cannot see what it names, or a
-/// dependency failed.
+/// (create, list): the body is invalid, the caller cannot see what it names, the tenant's
+/// quota has no room, or a dependency failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     #[error(transparent)]
     Invalid(#[from] Invalid),
     #[error(transparent)]
     NotFound(#[from] NotFound),
+    /// The tenant's quota has no room for what the request would create.
+    #[error(transparent)]
+    OverQuota(#[from] crate::quota::QuotaExceeded),
     #[error(transparent)]
     Failure(#[from] Failure),
 }

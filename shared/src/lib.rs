@@ -6,7 +6,7 @@
 //! |-------|---------|
 //! | records and decisions (no I/O) | [`model`] (uploads and their transitions, tasks, batches, tenancy), [`ids`], [`time`], [`names`], [`query`] (the list query language) |
 //! | request validation | [`validate`], [`errors`] (what every operation's error is built from) |
-//! | use cases | [`auth`] (with [`directory`], who is who, cached per container), [`uploads`] (create, read, delete), [`confirm`] (the confirmation orchestrator and its worker), [`listing`], [`expiry`], [`tenancy`] |
+//! | use cases | [`auth`] (with [`directory`], who is who, cached per container), [`uploads`] (create, read, delete), [`confirm`] (the confirmation orchestrator and its worker), [`listing`], [`expiry`], [`tenancy`], [`quota`] (limits and usage per tenant) and [`usage`] (reading them) |
 //! | adapters | [`store`] (DynamoDB), [`objects`] (S3), [`dispatch`] (Step Functions, or the local worker), [`aws`], built once in [`app`] |
 //! | the HTTP edge | [`http`] (parameters, bodies, the one mapping of errors to responses), [`routes`] |
 //!
@@ -30,6 +30,7 @@ pub mod model;
 pub mod names;
 pub mod objects;
 pub mod query;
+pub mod quota;
 pub mod rate_limit;
 pub mod routes;
 pub mod signing;
@@ -37,6 +38,7 @@ pub mod store;
 pub mod tenancy;
 pub mod time;
 pub mod uploads;
+pub mod usage;
 pub mod validate;
 
 pub use app::App;

@@ -62,6 +62,13 @@ pub const GET_BATCH: Route = Route {
     function: "get-batch",
 };
 
+/// The calling tenant's storage usage and quota (our extension).
+pub const GET_USAGE: Route = Route {
+    method: "GET",
+    path: "/v1/usage",
+    function: "get-usage",
+};
+
 /// The OpenAPI document of the whole API (`shared/openapi.yaml`); no authentication.
 pub const GET_OPENAPI: Route = Route {
     method: "GET",
@@ -78,6 +85,7 @@ pub const ALL: &[Route] = &[
     CONFIRM_UPLOAD,
     LIST_UPLOADS,
     GET_TASK,
+    GET_USAGE,
     GET_BATCH,
     GET_OPENAPI,
 ];

@@ -6,6 +6,7 @@ use crate::errors::{Failure, Invalid, Loc, NotFound};
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
 use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
 use crate::names::is_valid_name;
+use crate::quota::QuotaOverride;
 use crate::rate_limit::RateLimit;
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
@@ -52,6 +53,7 @@ pub async fn create_tenant(store: &Store, name: &str) -> Result<Tenant, TenancyE
         tenant_id: TenantId::generate(),
         name: name.to_owned(),
         created_at: Timestamp::now(),
+        quota: None,
     };
     store.put_tenant(&tenant).await?;
     Ok(tenant)
@@ -116,8 +118,6 @@ pub async fn create_api_key(
     Ok(key)
 }
 
-/// Deletes a key. Warm containers trust what they read for up to the directory's TTL
-/// (`UPLOADS_DIRECTORY_TTL_SECS`), so the key stops working everywhere within that time.
 /// Gives a key its own requests-per-second allowance. Warm containers apply it once their
 /// cached record expires (`UPLOADS_DIRECTORY_TTL_SECS`).
 pub async fn set_rate_limit(store: &Store, key_id: &KeyId, limit: RateLimit) -> Result<ApiKeyRecord, TenancyError> {
@@ -127,9 +127,20 @@ pub async fn set_rate_limit(store: &Store, key_id: &KeyId, limit: RateLimit) -> 
         .ok_or_else(|| NotFound::new("api_key", key_id))?)
 }
 
+/// Deletes a key. Warm containers trust what they read for up to the directory's TTL
+/// (`UPLOADS_DIRECTORY_TTL_SECS`), so the key stops working everywhere within that time.
 pub async fn revoke_api_key(store: &Store, key_id: &KeyId) -> Result<ApiKeyRecord, TenancyError> {
     Ok(store
         .delete_api_key(key_id)
         .await?
         .ok_or_else(|| NotFound::new("api_key", key_id))?)
+}
+
+/// Sets a tenant's own storage limits (those not given stay as they were). Warm containers
+/// apply them once their cached record expires (`UPLOADS_DIRECTORY_TTL_SECS`).
+pub async fn set_quota(store: &Store, tenant_id: &TenantId, quota: &QuotaOverride) -> Result<Tenant, TenancyError> {
+    Ok(store
+        .set_tenant_quota(tenant_id, quota)
+        .await?
+        .ok_or_else(|| NotFound::new("tenant", tenant_id))?)
 }

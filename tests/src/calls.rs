@@ -81,6 +81,12 @@ impl Client {
         bucket_uploads::uploads::resolve_bucket(&self.app, &scope, &self.bucket)
             .await
             .expect("the bucket resolves");
+        // The tenant's quota, which creates and confirmations read.
+        self.app
+            .directory
+            .quota(&scope.tenant_id)
+            .await
+            .expect("the tenant's quota");
         self.caller().await;
     }
 

@@ -156,8 +156,16 @@ impl Tenant {
         let body = serde_json::json!({"filename": "old.txt", "content_type": "text/plain", "file_size_bytes": 3});
         let new = bucket_uploads::uploads::NewUpload::parse(Some(&body), 10).expect("a valid upload");
         let created_at = bucket_uploads::time::Timestamp::now().plus_seconds(-3660);
-        let upload = new.into_pending(bucket_uploads::ids::UploadId::generate(), &self.bucket, created_at);
-        self.app.store.insert_upload(&upload).await.expect("insert upload");
+        let upload = bucket_uploads::model::Upload {
+            tenant_id: Some(self.tenant_id.clone()),
+            ..new.into_pending(bucket_uploads::ids::UploadId::generate(), &self.bucket, created_at)
+        };
+        let quota = bucket_uploads::quota::Quota::DEFAULT;
+        self.app
+            .store
+            .insert_upload(&upload, &quota)
+            .await
+            .expect("insert upload");
         upload
     }
 
@@ -394,8 +402,8 @@ impl Tenant {
         bucket_uploads::query::Stats::of_counts(&counts.expect("read the bucket's counters"))
     }
 
-    /// The bucket's uploads recounted from its index, as List's stats count them.
-    pub async fn recount(&self) -> bucket_uploads::query::Stats {
+    /// Every upload item of the bucket, read from its index.
+    async fn bucket_items(&self) -> Vec<bucket_uploads::store::Item> {
         let read = self
             .app
             .store
@@ -413,12 +421,51 @@ impl Tenant {
             )
             .await
             .unwrap_or_else(|err| panic!("query the bucket's index: {err:?}"));
-        let uploads: Vec<Value> = read
-            .items
+        read.items
+    }
+
+    /// The bucket's uploads recounted from its index, as List's stats count them.
+    pub async fn recount(&self) -> bucket_uploads::query::Stats {
+        let uploads: Vec<Value> = self
+            .bucket_items()
+            .await
             .into_iter()
             .map(|item| bucket_uploads::store::from_item(item).expect("an upload item"))
             .collect();
         bucket_uploads::query::Stats::of(&uploads)
+    }
+
+    /// The tenant's usage as its usage item holds it.
+    pub async fn usage(&self) -> bucket_uploads::quota::Usage {
+        self.app
+            .store
+            .usage(&self.tenant_id)
+            .await
+            .expect("read the tenant's usage")
+    }
+
+    /// The tenant's usage recounted from every upload of its bucket (this tenant has one).
+    pub async fn recount_usage(&self) -> bucket_uploads::quota::Usage {
+        let mut usage = bucket_uploads::quota::Usage::default();
+        for item in self.bucket_items().await {
+            let upload: bucket_uploads::model::Upload = bucket_uploads::store::from_item(item).expect("an upload item");
+            if upload.tenant_id.as_ref() != Some(&self.tenant_id) {
+                continue;
+            }
+            let held = bucket_uploads::quota::Usage::held_by(&upload);
+            usage.bytes_stored += held.bytes_stored;
+            usage.bytes_reserved += held.bytes_reserved;
+            usage.pending_uploads += held.pending_uploads;
+        }
+        usage
+    }
+
+    /// Gives the tenant its own storage limits. Set them before its first request: warm
+    /// function containers keep what they read for the directory's TTL.
+    pub async fn set_quota(&self, quota: bucket_uploads::quota::QuotaOverride) {
+        bucket_uploads::tenancy::set_quota(&self.app.store, &self.tenant_id, &quota)
+            .await
+            .expect("set the tenant's quota");
     }
 
     /// A PENDING task and its PROCESSING upload, as the confirm endpoint leaves them, without

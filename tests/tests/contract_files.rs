@@ -444,3 +444,32 @@ fn the_api_is_throttled_and_the_expensive_functions_cannot_starve_the_others() {
         );
     }
 }
+
+/// Every function reads a tenant's default quota from the template's parameters, whose
+/// defaults are the code's.
+#[test]
+fn the_default_quota_is_a_parameter_of_every_function() {
+    let template = template();
+    let env = &template["Globals"]["Function"]["Environment"]["Variables"];
+    let defaults = bucket_uploads::quota::Quota::DEFAULT;
+    for (variable, parameter, default) in [
+        ("UPLOADS_QUOTA_MAX_BYTES", "QuotaMaxBytes", defaults.max_bytes),
+        (
+            "UPLOADS_QUOTA_MAX_PENDING_UPLOADS",
+            "QuotaMaxPendingUploads",
+            defaults.max_pending_uploads,
+        ),
+        (
+            "UPLOADS_QUOTA_MAX_FILE_SIZE_BYTES",
+            "QuotaMaxFileSizeBytes",
+            defaults.max_file_size_bytes,
+        ),
+    ] {
+        assert_eq!(untagged(&env[variable]), parameter);
+        assert_eq!(
+            template["Parameters"][parameter]["Default"].as_u64(),
+            Some(default),
+            "{parameter}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! A bucket's counters (behind List Uploads' `total` and `stats` for plain listings) stay
 //! equal to a full recount after concurrent creates (with and without a declared size),
-//! confirms, failures and deletes.
+//! confirms, failures and deletes; so does the tenant's usage (`quota`).
 
 use api_tests::{Tenant, expect_json, put};
 use bucket_uploads::confirm::{ConfirmRequest, Origin, confirm};
@@ -33,7 +33,15 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
             let upload = if i % 4 == 0 {
                 let _turn = http_turn.lock().await;
                 let created = tenant.create_upload(body).await;
-                serde_json::from_value::<bucket_uploads::model::Upload>(created).unwrap()
+                // The record, as every confirmation and delete reads it (a response does not
+                // carry the tenant the upload counts against).
+                let upload_id = bucket_uploads::ids::UploadId::parse(created["upload_id"].as_str().unwrap()).unwrap();
+                let stored = tenant.app.store.upload(&upload_id).await.unwrap().unwrap();
+                let url = created["presigned_url"].as_str().map(str::to_owned);
+                bucket_uploads::model::Upload {
+                    presigned_url: url,
+                    ..stored
+                }
             } else {
                 create_upload(&tenant.app, &tenant.scope(), &tenant.bucket_ref(), Some(&body)).await.unwrap()
             };
@@ -77,7 +85,12 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
                 &tenant.bucket,
                 Timestamp::now().plus_seconds(-4000),
             );
-            tenant.app.store.insert_upload(&old).await.unwrap();
+            tenant
+                .app
+                .store
+                .insert_upload(&old, &bucket_uploads::quota::Quota::DEFAULT)
+                .await
+                .unwrap();
             let request = ConfirmRequest::default();
             assert!(
                 confirm(&tenant.app, &tenant.bucket, old.clone(), &request, CLIENT)
@@ -130,6 +143,12 @@ async fn counters_equal_a_recount_after_concurrent_changes() {
         json!({"PENDING": 6, "COMPLETED": 30, "FAILED": 4})
     );
     assert_eq!(tenant.counted().await, recounted);
+    // The tenant's usage (quotas) moves in the same transactions: it equals its recount too
+    // (6 PENDING, 30 COMPLETED; the six created as already expired count against nothing).
+    let usage = tenant.recount_usage().await;
+    assert_eq!(usage.pending_uploads, 6);
+    assert!(usage.bytes_stored > 0);
+    assert_eq!(tenant.usage().await, usage);
 
     // And the API's plain listing reports exactly that.
     let listed = expect_json(tenant.list("", json!({})).await, 200).await;

@@ -168,6 +168,8 @@ async fn a_ttl_removal_deletes_the_bytes_and_uncounts_the_upload_once() {
     let first = tenant.uploaded(b"abc", json!({})).await;
     let second = tenant.uploaded(b"defgh", json!({})).await;
     assert_eq!(pending_counted(&tenant).await, (2, 8));
+    let reserved = |usage: bucket_uploads::quota::Usage| (usage.pending_uploads, usage.bytes_reserved);
+    assert_eq!(reserved(tenant.usage().await), (2, 8));
     // A confirmation of the first copied its bytes to the final key, then was cut short.
     let first_upload: bucket_uploads::model::Upload = serde_json::from_value(first.clone()).unwrap();
     let request = bucket_uploads::confirm::ConfirmRequest::default();
@@ -186,6 +188,9 @@ async fn a_ttl_removal_deletes_the_bytes_and_uncounts_the_upload_once() {
     // Streams deliver at least once: the same removal again changes nothing.
     assert_eq!(deliver(&[removal]).await, Vec::<String>::new());
     assert_eq!(pending_counted(&tenant).await, (1, 5));
+    // And its quota is freed, once.
+    assert_eq!(reserved(tenant.usage().await), (1, 5));
+    assert_eq!(tenant.usage().await, tenant.recount_usage().await);
 
     let listed = expect_json(tenant.list("", json!({})).await, 200).await;
     assert_eq!(listed["pagination"]["total"], 1, "{listed}");

@@ -154,7 +154,10 @@ async fn seed(tenant: &Tenant, rng: &mut StdRng) -> Vec<UploadId> {
         let created_at = Timestamp::now().plus_seconds(-7200 - i as i64);
         let new = NewUpload::parse(Some(&body), 10).unwrap();
         let upload = new.into_pending(UploadId::generate(), &tenant.bucket, created_at);
-        app.store.insert_upload(&upload).await.unwrap();
+        app.store
+            .insert_upload(&upload, &bucket_uploads::quota::Quota::DEFAULT)
+            .await
+            .unwrap();
         let confirmed = confirm(app, &tenant.bucket, upload.clone(), &ConfirmRequest::default(), CLIENT).await;
         assert!(confirmed.is_err(), "expired uploads fail");
         ids.push(upload.upload_id);

@@ -4,6 +4,7 @@
 use crate::errors::{Failure, Invalid, NotFound};
 use crate::ids::UploadId;
 use crate::model::UploadStatus;
+use crate::quota::QuotaExceeded;
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,7 +20,7 @@ pub enum ConfirmError {
     #[error("The uploaded file's {} does not match: expected {}, found {}.", .0.field(), .0.expected(), .0.actual())]
     Mismatch(Mismatch),
     /// More bytes than the bucket accepts (only an upload created without a size gets here).
-    #[error("The uploaded file has {actual} bytes, more than the bucket's maximum of {max}.")]
+    #[error("The uploaded file has {actual} bytes, more than the maximum of {max} this bucket accepts.")]
     TooLarge { max: u64, actual: u64 },
     /// Confirmed after its URL expired: the upload is (now) FAILED.
     #[error("The upload expired at {expires_at} and can no longer be confirmed; create a new upload.")]
@@ -29,6 +30,9 @@ pub enum ConfirmError {
     Failed { upload_id: UploadId, message: String },
     #[error("The upload is {status} and cannot be confirmed now.")]
     NotPending { upload_id: UploadId, status: UploadStatus },
+    /// The tenant's quota has no room for the stored bytes: the upload is (now) FAILED.
+    #[error(transparent)]
+    OverQuota(QuotaExceeded),
     #[error(transparent)]
     Failure(#[from] Failure),
 }
@@ -48,6 +52,7 @@ impl ConfirmError {
             ConfirmError::Expired { .. } => "upload_expired",
             ConfirmError::Failed { .. } => "upload_failed",
             ConfirmError::NotPending { .. } => "upload_not_pending",
+            ConfirmError::OverQuota(exceeded) => exceeded.code(),
             ConfirmError::Failure(Failure::Unavailable) => "service_unavailable",
             ConfirmError::Failure(Failure::Bug(_)) => "internal_error",
         }

@@ -26,6 +26,7 @@ use crate::errors::NotFound;
 use crate::ids::NamespaceId;
 use crate::ids::{BatchId, BucketRef, ObjectId, TaskId, UploadId, auto_batch_ids};
 use crate::model::{Bucket, ConfirmInputs, Task, TaskKind, TaskStatus, Upload, UploadStatus, Verified};
+use crate::quota::{Quota, UsageDelta};
 use crate::store::{Conflict, StoreError};
 use crate::time::Timestamp;
 use crate::uploads::{ReadError, load_upload};
@@ -130,9 +131,13 @@ async fn verify_and_record(
     request: &ConfirmRequest,
     origin: Origin<'_>,
 ) -> Result<Upload, ConfirmError> {
-    let Some(located) = locate(&app.objects, &upload).await? else {
+    let (located, quota) = tokio::join!(locate(&app.objects, &upload), tenant_quota(app, &upload));
+    let (Some(located), quota) = (located?, quota?) else {
         return not_uploaded(app, &upload).await;
     };
+    let max_file_size_bytes = quota.map_or(bucket.max_file_size_bytes, |q| {
+        bucket.max_file_size_bytes.min(q.max_file_size_bytes)
+    });
     let task = match origin {
         Origin::Client { run_async } if run_async || located.info().size >= ASYNC_THRESHOLD_BYTES => {
             return start_async(app, upload, request, bucket).await;
@@ -140,15 +145,7 @@ async fn verify_and_record(
         Origin::Client { .. } | Origin::BatchItem => None,
         Origin::Worker(task) => Some(task),
     };
-    let verified = match verify(
-        &app.objects,
-        &upload,
-        request,
-        bucket.max_file_size_bytes,
-        Some(located),
-    )
-    .await
-    {
+    let verified = match verify(&app.objects, &upload, request, max_file_size_bytes, Some(located)).await {
         Ok(verified) => verified,
         Err(Rejection::Keep(ConfirmError::NotUploaded { .. })) => return not_uploaded(app, &upload).await,
         Err(Rejection::Keep(ConfirmError::Failure(Failure::Unavailable))) => return unavailable(app, &upload).await,
@@ -158,18 +155,29 @@ async fn verify_and_record(
         Err(Rejection::Fail(err)) => return fail_unusable(app, &upload, err).await,
     };
     let auto_batch = request.auto_submit_batch.then_some(&bucket.namespace_id);
-    record(app, &upload, &verified, task, auto_batch).await
+    record(app, &upload, &verified, task, auto_batch, quota.as_ref()).await
+}
+
+/// The quota the upload counts against; none for uploads created before quotas.
+async fn tenant_quota(app: &App, upload: &Upload) -> Result<Option<Quota>, Failure> {
+    match &upload.tenant_id {
+        Some(tenant_id) => Ok(Some(app.directory.quota(tenant_id).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Records verified bytes: the completion transaction, retried as a duplicate when another
 /// upload of the same bytes became the original first. With the worker's task, the task
 /// completes in the same transaction. The staged copy goes once the upload completed.
+/// Bytes the tenant's quota has no room for fail the upload (the worker's through the
+/// state machine's Catch), and its bytes are removed.
 async fn record(
     app: &App,
     upload: &Upload,
     verified: &Verified,
     task: Option<&Task>,
     auto_batch_namespace: Option<&NamespaceId>,
+    quota: Option<&Quota>,
 ) -> Result<Upload, ConfirmError> {
     // Optimistically the first upload of these bytes: the transaction claims the hash
     // marker, and only when another upload holds it is the marker read (to complete as
@@ -187,10 +195,19 @@ async fn record(
         if let Some(task) = task {
             completion = completion.completing(task, now);
         }
-        match app.store.complete_upload(&completion).await {
+        match app.store.complete_upload(&completion, quota).await {
             Ok(()) => {
                 remove_quietly(app, &[&upload.staging_key()]).await;
                 return Ok(completion.transition.after);
+            }
+            Err(StoreError::Conflict(Conflict::OverQuota)) => {
+                let Some(refusal) = over_quota(app, &completion.transition, quota).await? else {
+                    continue;
+                };
+                if task.is_some() {
+                    return Err(refusal);
+                }
+                return fail_unusable(app, upload, refusal).await;
             }
             Err(StoreError::Conflict(Conflict::MarkerTaken)) => {
                 marker = app.store.hash_marker(&upload.bucket_id, &verified.file_hash).await?;
@@ -200,6 +217,23 @@ async fn record(
         }
     }
     Err(Failure::Unavailable.into())
+}
+
+/// Why the completion found no room in the quota, as the tenant's usage now stands; `None`
+/// when uploads ended meanwhile and made room (the completion is tried again).
+async fn over_quota(
+    app: &App,
+    transition: &crate::model::Transition,
+    quota: Option<&Quota>,
+) -> Result<Option<ConfirmError>, Failure> {
+    let (Some(quota), Some((tenant, delta))) = (
+        quota,
+        UsageDelta::of_move(Some(&transition.before), Some(&transition.after)),
+    ) else {
+        return Err(Failure::bug("a completion without a quota was refused for one"));
+    };
+    let usage = app.store.usage(&tenant).await?;
+    Ok(delta.exceeds(quota, &usage).map(ConfirmError::OverQuota))
 }
 
 /// Creates the confirmation task, moves the upload to PROCESSING, and starts the worker.

@@ -12,6 +12,7 @@ use crate::auth::AuthError;
 use crate::confirm::ConfirmError;
 use crate::errors::{Failure, FieldError, Invalid, Loc, NotFound, RequestError};
 use crate::listing::{ListError, TooBroad};
+use crate::quota::QuotaExceeded;
 use crate::rate_limit::RateLimit;
 use crate::tenancy::TenancyError;
 use crate::uploads::{DeleteError, ReadError};
@@ -39,6 +40,9 @@ pub enum ApiError {
         code: &'static str,
         details: Option<Value>,
     },
+    /// The tenant's quota has no room for the request (403).
+    #[error("quota exceeded: {0}")]
+    OverQuota(QuotaExceeded),
     /// The key used up its requests-per-second allowance (429).
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64, limit: RateLimit },
@@ -73,6 +77,7 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::BadRequest { message, .. } | ApiError::Conflict { message, .. } => message.clone(),
+            ApiError::OverQuota(exceeded) => exceeded.to_string(),
             ApiError::Unauthorized(message) => (*message).to_owned(),
             other => other.to_string(),
         }
@@ -85,6 +90,7 @@ impl ApiError {
             ApiError::Validation(_) => 422,
             ApiError::BadRequest { .. } => 400,
             ApiError::Conflict { .. } => 409,
+            ApiError::OverQuota(_) => 403,
             ApiError::TooManyRequests { .. } => 429,
             ApiError::Unavailable => 503,
             ApiError::Internal => 500,
@@ -124,6 +130,34 @@ impl ApiError {
             }
             ApiError::Conflict { message, code, details } => {
                 (message.clone(), "ConflictError", Some(*code), details.clone())
+            }
+            ApiError::OverQuota(exceeded) => {
+                let details = match exceeded {
+                    QuotaExceeded::Storage {
+                        max_bytes,
+                        bytes_used,
+                        requested_bytes,
+                    } => json!({
+                        "max_bytes": max_bytes,
+                        "bytes_used": bytes_used,
+                        "requested_bytes": requested_bytes,
+                    }),
+                    QuotaExceeded::PendingUploads {
+                        max_pending_uploads,
+                        pending_uploads,
+                        requested,
+                    } => json!({
+                        "max_pending_uploads": max_pending_uploads,
+                        "pending_uploads": pending_uploads,
+                        "requested": requested,
+                    }),
+                };
+                (
+                    exceeded.to_string(),
+                    "ForbiddenError",
+                    Some(exceeded.code()),
+                    Some(details),
+                )
             }
             ApiError::TooManyRequests {
                 retry_after_secs,
@@ -233,6 +267,7 @@ impl From<RequestError> for ApiError {
         match err {
             RequestError::Invalid(invalid) => invalid.into(),
             RequestError::NotFound(not_found) => not_found.into(),
+            RequestError::OverQuota(exceeded) => ApiError::OverQuota(exceeded),
             RequestError::Failure(failure) => failure.into(),
         }
     }
@@ -278,6 +313,7 @@ impl From<ConfirmError> for ApiError {
             ConfirmError::Invalid(invalid) => return invalid.into(),
             ConfirmError::NotFound(not_found) => return not_found.into(),
             ConfirmError::Failure(failure) => return failure.into(),
+            ConfirmError::OverQuota(exceeded) => return ApiError::OverQuota(exceeded),
             ConfirmError::NotUploaded { upload_id, s3_key } => json!({ "upload_id": upload_id, "s3_key": s3_key }),
             ConfirmError::Mismatch(mismatch) => {
                 json!({ "field": mismatch.field(), "expected": mismatch.expected(), "actual": mismatch.actual() })

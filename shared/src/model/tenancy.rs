@@ -2,6 +2,7 @@
 //! owns uploads. A key reaches exactly its tenant's namespaces.
 
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
+use crate::quota::QuotaOverride;
 use crate::rate_limit::RateLimit;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,10 @@ pub struct Tenant {
     pub tenant_id: TenantId,
     pub name: String,
     pub created_at: Timestamp,
+    /// Its own storage limits (`uploads-admin set-quota`); the deployment's defaults fill
+    /// the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaOverride>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 use super::{BlobType, UploadStatus};
 use crate::ids::BucketId;
-use crate::ids::{ObjectId, TaskId, UploadId};
+use crate::ids::{ObjectId, TaskId, TenantId, UploadId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,11 @@ pub struct Upload {
     pub object_id: Option<ObjectId>,
     #[serde(default)]
     pub task_id: Option<TaskId>,
+    /// The tenant whose quota the upload counts against (`quota`). Stored with the upload
+    /// (the store writes it), never part of a response. Uploads created before quotas have
+    /// none and count against nothing.
+    #[serde(default, skip_serializing)]
+    pub tenant_id: Option<TenantId>,
 }
 
 /// One status change of one upload. The store applies it as one conditional write (the

@@ -10,6 +10,7 @@ use crate::aws::invalid_request;
 use crate::errors::Failure;
 use crate::ids::{BatchId, BucketId, ObjectId, TaskId};
 use crate::model::{Batch, BucketObject, Completion, HashMarker, Task, TaskStatus, Transition, Upload, UploadStatus};
+use crate::quota::Quota;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 const OBJECT: &str = "object";
@@ -33,9 +34,12 @@ impl Store {
     /// Applies a completion: the upload replaced by its completed form (on the condition
     /// that it is still in the status it was read with), its object, its hash marker
     /// claimed, its counters moved, its batch and the task it completes along — all or
-    /// nothing. `Conflict::UploadChanged` when another request changed the upload first,
-    /// `Conflict::MarkerTaken` when another upload of the same bytes became the original.
-    pub async fn complete_upload(&self, completion: &Completion) -> Result<(), StoreError> {
+    /// nothing. Its tenant's usage moves from reserved to stored bytes, within `quota` when
+    /// that grows it (an upload of undeclared or larger size). `Conflict::UploadChanged`
+    /// when another request changed the upload first, `Conflict::MarkerTaken` when another
+    /// upload of the same bytes became the original, `Conflict::OverQuota` when the quota
+    /// has no room for the bytes.
+    pub async fn complete_upload(&self, completion: &Completion, quota: Option<&Quota>) -> Result<(), StoreError> {
         let Transition { before, after } = &completion.transition;
         let mut items = vec![self.transact_put(upload_item(after)?, Some(status_condition(before.status.as_str())))?];
         if let Some(object) = &completion.object {
@@ -55,6 +59,10 @@ impl Store {
             items.push(self.transact_put(task_item(batch_task)?, None)?);
         }
         items.push(self.counters_move(&after.bucket_id, Some(before), Some(after))?);
+        let usage_index = items.len();
+        let usage = self.usage_move(Some(before), Some(after), quota)?;
+        let usage_index = usage.as_ref().map(|_| usage_index);
+        items.extend(usage);
         if let Some(task) = &completion.task {
             items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending.as_str())))?);
         }
@@ -63,6 +71,9 @@ impl Store {
             Err(ConditionsFailed(failed)) if failed.contains(&0) => Err(StoreError::Conflict(Conflict::UploadChanged)),
             Err(ConditionsFailed(failed)) if marker_index.is_some_and(|i| failed.contains(&i)) => {
                 Err(StoreError::Conflict(Conflict::MarkerTaken))
+            }
+            Err(ConditionsFailed(failed)) if usage_index.is_some_and(|i| failed.contains(&i)) => {
+                Err(StoreError::Conflict(Conflict::OverQuota))
             }
             Err(ConditionsFailed(failed)) => {
                 // A clash of a fresh object id, or a task that ended while its upload had not.
@@ -106,10 +117,11 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(invalid_request("transactional Delete"))?;
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder().delete(delete).build(),
             self.counters_move(&upload.bucket_id, Some(upload), None)?,
         ];
+        items.extend(self.usage_move(Some(upload), None, None)?);
         self.transact_transition("delete upload", items).await
     }
 
@@ -137,13 +149,15 @@ impl Store {
     }
 
     /// The upload replaced on the condition that it is still in `before`'s status, and
-    /// moved in the counters.
+    /// moved in the counters and its tenant's usage (these transitions never grow it).
     fn transition_items(&self, transition: &Transition) -> Result<Vec<TransactWriteItem>, Failure> {
         let Transition { before, after } = transition;
-        Ok(vec![
+        let mut items = vec![
             self.transact_put(upload_item(after)?, Some(status_condition(before.status.as_str())))?,
             self.counters_move(&after.bucket_id, Some(before), Some(after))?,
-        ])
+        ];
+        items.extend(self.usage_move(Some(before), Some(after), None)?);
+        Ok(items)
     }
 
     /// Runs a transaction whose first item is the upload's conditional write.

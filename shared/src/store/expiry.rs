@@ -24,7 +24,7 @@ struct Tombstone<'a> {
 }
 
 impl Store {
-    /// Takes a removed upload out of its bucket's counters, together with a tombstone whose
+    /// Takes a removed upload out of its bucket's counters and its tenant's usage, together with a tombstone whose
     /// absence is the condition. `false` when an earlier delivery already did.
     pub async fn uncount_removed_upload(&self, upload: &Upload) -> Result<bool, Failure> {
         let now = Timestamp::now();
@@ -38,10 +38,11 @@ impl Store {
             TTL_ATTRIBUTE.to_owned(),
             AttributeValue::N(now.plus_seconds(TOMBSTONE_RETENTION_SECS).epoch_seconds().to_string()),
         );
-        let items = vec![
+        let mut items = vec![
             self.transact_put(item, None)?,
             self.counters_move(&upload.bucket_id, Some(upload), None)?,
         ];
+        items.extend(self.usage_move(Some(upload), None, None)?);
         Ok(self.transact("uncount removed upload", items).await?.is_ok())
     }
 }

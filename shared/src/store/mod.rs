@@ -14,6 +14,7 @@
 //! | bucket object   | `obj_…`                      | `object`    | — |
 //! | hash marker     | `hash#<bucket_id>#<sha256>`  | `dedupe`    | — |
 //! | bucket counters | `bkt_…`                      | `counters`  | — |
+//! | tenant usage    | `tnt_…`                      | `usage`     | — |
 //! | task            | `task_…`                     | `task`      | — |
 //! | batch           | `batch_…`                    | `batch`     | — |
 //! | removal tombstone | `upl_…`                    | `removed`   | — |
@@ -33,6 +34,7 @@
 //! | task by id (scoped to its namespace)             | GetItem `task_…` |
 //! | batch by id (scoped to its bucket)               | GetItem `batch_…` |
 //! | a bucket's upload count and bytes per status     | GetItem `bkt_…` / `counters` |
+//! | a tenant's bytes stored, reserved, pending uploads | GetItem `tnt_…` / `usage` |
 //! | a page of uploads by id                          | BatchGetItem `upl_…` |
 //! | the original upload of some bytes in a bucket    | GetItem `hash#<bucket_id>#<sha256>` |
 //!
@@ -46,6 +48,9 @@
 //! uploads with equal bytes racing to complete, exactly one becomes the original.
 //! Every status change (create, confirm, fail) also moves the upload between the per-status
 //! count and byte attributes of the bucket's counters item, in the same transaction.
+//! Likewise every change moves the upload's tenant's usage item (bytes stored, bytes
+//! reserved, pending uploads; `quota`), and a change that grows it carries the condition
+//! that it stays within the tenant's quota.
 //! Records of uploads that never completed (PENDING, FAILED) carry a TTL; when DynamoDB
 //! removes one, the `expired-uploads` function takes it out of the counters, writing a
 //! tombstone (itself with a TTL) in the same transaction so that happens once.
@@ -59,6 +64,7 @@ pub mod schema;
 mod tenancy;
 mod transact;
 mod uploads;
+mod usage;
 
 use crate::aws::{LazyClient, invalid_request, sdk_failure};
 use crate::calls::CallCounter;
@@ -85,6 +91,8 @@ pub enum Conflict {
     NameTaken,
     /// The task is no longer in the status it was read with: another run changed it.
     TaskChanged,
+    /// The tenant's usage would grow past its quota.
+    OverQuota,
 }
 
 /// A write that did not happen: a condition that did not hold, or a failure.

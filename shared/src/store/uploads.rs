@@ -1,9 +1,11 @@
 use super::schema::{BY_CREATED_AT, BY_STATUS, TTL_ATTRIBUTE};
-use super::{Item, Store, key_pair, to_item};
+use super::transact::ConditionsFailed;
+use super::{Conflict, Item, Store, StoreError, key_pair, to_item};
 use crate::aws::invalid_request;
 use crate::errors::Failure;
 use crate::ids::{BucketId, UploadId};
 use crate::model::{Upload, UploadStatus};
+use crate::quota::{Quota, UsageDelta};
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -58,6 +60,10 @@ pub(crate) fn upload_item(upload: &Upload) -> Result<Item, Failure> {
         ..upload.clone()
     };
     let mut item = to_item(&stored, &keys)?;
+    // Never part of a response, so the record does not serialize it; stored all the same.
+    if let Some(tenant_id) = &upload.tenant_id {
+        item.insert("tenant_id".to_owned(), AttributeValue::S(tenant_id.to_string()));
+    }
     if let Some(expiry) = record_expiry(upload, Timestamp::now()) {
         item.insert(
             TTL_ATTRIBUTE.to_owned(),
@@ -68,48 +74,76 @@ pub(crate) fn upload_item(upload: &Upload) -> Result<Item, Failure> {
 }
 
 impl Store {
-    /// Stores a new upload and counts it in its bucket's counters, in one transaction.
-    pub async fn insert_upload(&self, upload: &Upload) -> Result<(), Failure> {
-        let items = vec![
+    /// Stores a new upload and counts it in its bucket's counters and its tenant's usage, in
+    /// one transaction; `Conflict::OverQuota` when `quota` has no room for it.
+    pub async fn insert_upload(&self, upload: &Upload, quota: &Quota) -> Result<(), StoreError> {
+        let mut items = vec![
             self.transact_put(upload_item(upload)?, None)?,
             self.counters_move(&upload.bucket_id, None, Some(upload))?,
         ];
+        items.extend(self.usage_move(None, Some(upload), Some(quota))?);
         match self.transact("insert upload", items).await? {
             Ok(()) => Ok(()),
-            Err(failed) => Err(Failure::bug(format!("a fresh upload id already existed: {failed:?}"))),
+            Err(ConditionsFailed(failed)) if failed == [2] => Err(StoreError::Conflict(Conflict::OverQuota)),
+            Err(failed) => Err(Failure::bug(format!("a fresh upload id already existed: {failed:?}")).into()),
         }
     }
 
     /// Stores new uploads of one bucket and counts them, in transactions of at most
-    /// `MAX_UPLOADS_PER_TRANSACTION` uploads (and one counters update each: a transaction
-    /// touches an item once). Uploads already stored, by a first try of a retried request,
-    /// are left as they are and returned in place of the new ones, so a retry creates nothing
-    /// twice and counts nothing twice.
-    pub async fn insert_uploads(&self, uploads: &[Upload]) -> Result<Vec<Upload>, Failure> {
+    /// `MAX_UPLOADS_PER_TRANSACTION` uploads (and one counters and one usage update each: a
+    /// transaction touches an item once). Uploads already stored, by a first try of a
+    /// retried request, are left as they are and returned in place of the new ones, so a
+    /// retry creates nothing twice and counts nothing twice. All or nothing for the quota:
+    /// when a later transaction finds no room, the uploads the earlier ones stored are
+    /// taken back out and the answer is `Conflict::OverQuota`.
+    pub async fn insert_uploads(&self, uploads: &[Upload], quota: &Quota) -> Result<Vec<Upload>, StoreError> {
         let mut stored = Vec::with_capacity(uploads.len());
+        let mut inserted: Vec<Upload> = Vec::new();
         for chunk in uploads.chunks(MAX_UPLOADS_PER_TRANSACTION) {
-            stored.extend(self.insert_chunk(chunk).await?);
+            match self.insert_chunk(chunk, quota).await {
+                Ok((chunk_stored, chunk_inserted)) => {
+                    stored.extend(chunk_stored);
+                    inserted.extend(chunk_inserted);
+                }
+                Err(err) => {
+                    self.take_back(&inserted).await;
+                    return Err(err);
+                }
+            }
         }
         Ok(stored)
     }
 
-    async fn insert_chunk(&self, chunk: &[Upload]) -> Result<Vec<Upload>, Failure> {
+    /// The chunk as stored, and which of its uploads this call inserted.
+    async fn insert_chunk(&self, chunk: &[Upload], quota: &Quota) -> Result<(Vec<Upload>, Vec<Upload>), StoreError> {
         let mut found: std::collections::HashMap<UploadId, Upload> = Default::default();
         for _ in 0..INSERT_ATTEMPTS {
             let missing: Vec<&Upload> = chunk.iter().filter(|u| !found.contains_key(&u.upload_id)).collect();
             let Some(first) = missing.first() else {
                 break;
             };
-            let mut items = Vec::with_capacity(missing.len() + 1);
+            let mut items = Vec::with_capacity(missing.len() + 2);
             for upload in &missing {
                 items.push(self.transact_put(upload_item(upload)?, None)?);
             }
             items.push(self.counters_add(&first.bucket_id, &missing)?);
-            if self.transact("insert uploads", items).await?.is_ok() {
-                return Ok(chunk
-                    .iter()
-                    .map(|u| found.remove(&u.upload_id).unwrap_or_else(|| u.clone()))
-                    .collect());
+            let usage_index = items.len();
+            if let Some((tenant, delta)) = UsageDelta::of_new(&missing) {
+                items.extend(self.usage_change(&tenant, &delta, Some(quota))?);
+            }
+            match self.transact("insert uploads", items).await? {
+                Ok(()) => {
+                    let inserted = missing.into_iter().cloned().collect();
+                    let stored = chunk
+                        .iter()
+                        .map(|u| found.remove(&u.upload_id).unwrap_or_else(|| u.clone()))
+                        .collect();
+                    return Ok((stored, inserted));
+                }
+                Err(ConditionsFailed(failed)) if failed == [usage_index] => {
+                    return Err(StoreError::Conflict(Conflict::OverQuota));
+                }
+                Err(_) => {}
             }
             // Some exist already: read them, and insert only the others.
             let ids: Vec<UploadId> = missing.iter().map(|u| u.upload_id.clone()).collect();
@@ -118,10 +152,22 @@ impl Store {
             }
         }
         if chunk.iter().all(|u| found.contains_key(&u.upload_id)) {
-            return Ok(chunk.iter().filter_map(|u| found.remove(&u.upload_id)).collect());
+            let stored = chunk.iter().filter_map(|u| found.remove(&u.upload_id)).collect();
+            return Ok((stored, Vec::new()));
         }
         tracing::warn!("inserting uploads kept conflicting");
-        Err(Failure::Unavailable)
+        Err(Failure::Unavailable.into())
+    }
+
+    /// Deletes uploads an unfinished batch stored (no client has seen them), with their
+    /// counts. Best effort: one that cannot be taken back stays a PENDING upload that
+    /// expires like any other.
+    async fn take_back(&self, uploads: &[Upload]) {
+        for upload in uploads {
+            if let Err(err) = self.delete_upload(upload).await {
+                tracing::warn!(upload_id = %upload.upload_id, error = %err, "an upload of a refused batch stays");
+            }
+        }
     }
 
     /// Bulk-loads uploads of one bucket (benchmarks, migrations): batch writes, then one

@@ -1,6 +1,6 @@
 //! Batch Create (`POST …/uploads/batch`, the SDK's `create_uploads_batch_buckets`): up to
 //! 100 uploads in one request, validated all or nothing, stored in as few transactions as
-//! DynamoDB allows, and safe to retry.
+//! DynamoDB allows (all or nothing for the tenant's quota too), and safe to retry.
 //!
 //! A retry must not create a second set. The uploads' ids derive from the request itself
 //! (the bucket, the body, and a 15-minute window) and are written on the condition that
@@ -8,8 +8,7 @@
 //! finds the uploads its first try stored and answers them, with fresh upload URLs.
 
 use super::NewUpload;
-use super::create::{build, with_put_url};
-use super::lookup::resolve_bucket;
+use super::create::{bucket_and_quota, build, max_file_size, with_put_url, within_quota};
 use crate::app::App;
 use crate::auth::Scope;
 use crate::errors::{Failure, Invalid, Loc, RequestError};
@@ -47,14 +46,14 @@ pub async fn create_uploads_batch(
     bucket: &BucketRef,
     body: Option<&Value>,
 ) -> Result<BatchCreated, RequestError> {
-    let bucket = resolve_bucket(app, scope, bucket).await?;
-    let items = parse(body, bucket.max_file_size_bytes)?;
+    let (bucket, quota) = bucket_and_quota(app, scope, bucket).await?;
+    let items = parse(body, max_file_size(&bucket, &quota))?;
     let now = Timestamp::now();
     let ids = request_ids(app, &bucket, body, items.len(), now).await?;
     let checksums: Vec<bool> = items.iter().map(|n| n.checksum_required).collect();
     let deadline = app.objects.url_deadline().await?;
     let mut built = futures::stream::iter(items.into_iter().zip(ids))
-        .map(|(new, upload_id)| build(app, &bucket, new, upload_id, now))
+        .map(|(new, upload_id)| build(app, scope, &bucket, new, upload_id, now))
         .buffered(LOOKUP_CONCURRENCY)
         .collect::<Vec<_>>()
         .await
@@ -63,7 +62,8 @@ pub async fn create_uploads_batch(
     for upload in &mut built {
         upload.expire_by(deadline);
     }
-    let stored = app.store.insert_uploads(&built).await?;
+    let refs: Vec<&Upload> = built.iter().collect();
+    let stored = within_quota(app, &refs, &quota, || app.store.insert_uploads(&built, &quota)).await?;
     let mut uploads = Vec::with_capacity(stored.len());
     for (upload, checksum_required) in stored.into_iter().zip(checksums) {
         uploads.push(with_put_url(app, upload, checksum_required).await?);

@@ -9,11 +9,17 @@ use crate::errors::{Failure, RequestError};
 use crate::ids::{BucketRef, UploadId};
 use crate::model::{Bucket, Upload, UploadStatus};
 use crate::objects::PutRequirements;
+use crate::quota::{Quota, UsageDelta};
+use crate::store::{Conflict, StoreError};
 use crate::time::Timestamp;
 use serde_json::Value;
 use std::time::Duration;
 
 pub type CreateError = RequestError;
+
+/// How often a write refused for the quota is tried again when a read of the usage shows
+/// room (uploads ended between the two).
+const QUOTA_ATTEMPTS: usize = 3;
 
 /// Creates an upload and returns it: PENDING with its presigned PUT URL or, when the
 /// declared `file_hash` names bytes a COMPLETED upload of the bucket already holds (and
@@ -24,28 +30,85 @@ pub async fn create_upload(
     bucket: &BucketRef,
     body: Option<&Value>,
 ) -> Result<Upload, CreateError> {
-    let bucket = resolve_bucket(app, scope, bucket).await?;
-    let new = NewUpload::parse(body, bucket.max_file_size_bytes)?;
+    let (bucket, quota) = bucket_and_quota(app, scope, bucket).await?;
+    let new = NewUpload::parse(body, max_file_size(&bucket, &quota))?;
     let checksum_required = new.checksum_required;
     let deadline = app.objects.url_deadline().await?;
-    let mut upload = build(app, &bucket, new, UploadId::generate(), Timestamp::now()).await?;
+    let mut upload = build(app, scope, &bucket, new, UploadId::generate(), Timestamp::now()).await?;
     upload.expire_by(deadline);
-    app.store.insert_upload(&upload).await?;
+    within_quota(app, &[&upload], &quota, || app.store.insert_upload(&upload, &quota)).await?;
     Ok(with_put_url(app, upload, checksum_required).await?)
+}
+
+/// The bucket the request names and its tenant's quota, read at once.
+pub(super) async fn bucket_and_quota(
+    app: &App,
+    scope: &Scope,
+    bucket: &BucketRef,
+) -> Result<(Bucket, Quota), RequestError> {
+    let (bucket, quota) = tokio::join!(
+        resolve_bucket(app, scope, bucket),
+        app.directory.quota(&scope.tenant_id)
+    );
+    Ok((bucket?, quota?))
+}
+
+/// The largest file the bucket and the tenant both accept.
+pub(super) fn max_file_size(bucket: &Bucket, quota: &Quota) -> u64 {
+    bucket.max_file_size_bytes.min(quota.max_file_size_bytes)
+}
+
+/// Runs `insert` (a store write of `uploads` conditional on `quota`). When the quota has no
+/// room, reads the tenant's usage to say why; should uploads have ended meanwhile and made
+/// room, the write is tried again.
+pub(super) async fn within_quota<T, F, Fut>(
+    app: &App,
+    uploads: &[&Upload],
+    quota: &Quota,
+    mut insert: F,
+) -> Result<T, RequestError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    for _ in 0..QUOTA_ATTEMPTS {
+        match insert().await {
+            Ok(done) => return Ok(done),
+            Err(StoreError::Conflict(Conflict::OverQuota)) => {
+                let Some((tenant, delta)) = UsageDelta::of_new(uploads) else {
+                    return Err(Failure::bug("uploads without a tenant were refused for its quota").into());
+                };
+                let usage = app.store.usage(&tenant).await?;
+                if let Some(exceeded) = delta.exceeds(quota, &usage) {
+                    return Err(exceeded.into());
+                }
+            }
+            Err(StoreError::Conflict(other)) => {
+                return Err(Failure::bug(format!("inserting uploads met {other:?}")).into());
+            }
+            Err(StoreError::Failure(failure)) => return Err(failure.into()),
+        }
+    }
+    Err(Failure::Unavailable.into())
 }
 
 /// The upload a request makes: COMPLETED at once as a duplicate when the bucket already
 /// holds the declared bytes, PENDING otherwise.
 pub(super) async fn build(
     app: &App,
+    scope: &Scope,
     bucket: &Bucket,
     new: NewUpload,
     upload_id: UploadId,
     now: Timestamp,
 ) -> Result<Upload, Failure> {
-    Ok(match already_stored(app, bucket, &new).await? {
+    let upload = match already_stored(app, bucket, &new).await? {
         Some(original) => new.into_duplicate(upload_id, bucket, now, &original),
         None => new.into_pending(upload_id, bucket, now),
+    };
+    Ok(Upload {
+        tenant_id: Some(scope.tenant_id.clone()),
+        ..upload
     })
 }
 

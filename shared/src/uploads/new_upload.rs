@@ -190,6 +190,7 @@ impl NewUpload {
             etag: None,
             object_id: None,
             task_id: None,
+            tenant_id: None,
         }
     }
 }

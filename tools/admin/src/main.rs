@@ -70,6 +70,27 @@ enum Command {
         #[arg(long)]
         burst: u32,
     },
+    /// Sets a tenant's own storage limits (those not given stay as they were; without any,
+    /// the deployment's defaults apply). Warm containers apply them within the directory
+    /// TTL. Prints the tenant's limits and usage.
+    SetQuota {
+        #[arg(long, value_parser = tenant_id)]
+        tenant: TenantId,
+        /// Bytes stored by completed uploads plus bytes reserved by pending ones.
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        /// Uploads waiting for confirmation.
+        #[arg(long)]
+        max_pending_uploads: Option<u64>,
+        /// The largest file one upload may have.
+        #[arg(long)]
+        max_file_size: Option<u64>,
+    },
+    /// Prints a tenant's storage usage and its own limits.
+    Usage {
+        #[arg(long, value_parser = tenant_id)]
+        tenant: TenantId,
+    },
     /// Creates the URL-signing user, its first key and the secret holding it (local stacks:
     /// IAM and Secrets Manager are emulated; in AWS, template.yaml makes them), and appends
     /// the key to `--keys-file`, local-s3's list of accepted keys.
@@ -133,6 +154,29 @@ async fn run(cli: Cli) -> Result<serde_json::Value, ApiError> {
             let limit = bucket_uploads::rate_limit::RateLimit { per_second, burst };
             let record = tenancy::set_rate_limit(&store, &key_id, limit).await?;
             json!({ "key_id": record.key_id, "rate_limit": record.rate_limit })
+        }
+        Command::SetQuota {
+            tenant,
+            max_bytes,
+            max_pending_uploads,
+            max_file_size,
+        } => {
+            let own = bucket_uploads::quota::QuotaOverride {
+                max_bytes,
+                max_pending_uploads,
+                max_file_size_bytes: max_file_size,
+            };
+            let record = tenancy::set_quota(&store, &tenant, &own).await?;
+            let usage = store.usage(&tenant).await?;
+            json!({ "tenant_id": record.tenant_id, "quota": record.quota, "usage": usage })
+        }
+        Command::Usage { tenant } => {
+            let record = store
+                .tenant(&tenant)
+                .await?
+                .ok_or_else(|| ApiError::not_found("tenant", tenant.to_string()))?;
+            let usage = store.usage(&tenant).await?;
+            json!({ "tenant_id": record.tenant_id, "quota": record.quota, "usage": usage })
         }
         Command::SeedDev { env_file, api_url } => seed::seed_dev(&store, &env_file, &api_url).await?,
         Command::InstallSigningIdentity {
