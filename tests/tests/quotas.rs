@@ -220,3 +220,57 @@ async fn concurrent_creates_never_overshoot_the_quota() {
         assert_eq!(usage, tenant.recount_usage().await, "trial {trial}");
     }
 }
+
+/// Uploads created without a size, with more bytes than the quota holds: an asynchronous
+/// confirmation fails its task (the state machine's Catch) and a batch confirmation reports
+/// the item, each failing the upload and removing its bytes.
+#[tokio::test]
+async fn background_confirmations_refuse_bytes_over_the_quota_too() {
+    let tenant = Tenant::new().await;
+    tenant.set_quota(quota(10, 10)).await;
+    let mut uploads = Vec::new();
+    for _ in 0..2 {
+        let created = expect_json(create(&tenant, None).await, 200).await;
+        let url = created["presigned_url"].as_str().unwrap();
+        assert_eq!(
+            put(url, &[("content-type", "application/octet-stream")], vec![1; 11]).await,
+            200
+        );
+        uploads.push(created);
+    }
+    let id = |i: usize| uploads[i]["upload_id"].as_str().unwrap().to_owned();
+
+    let path = format!("{}/{}/confirm?async=true", tenant.uploads_path(), id(0));
+    let accepted = expect_json(tenant.request(Method::POST, &path).send().await.unwrap(), 200).await;
+    let task_id = accepted["task_id"].as_str().unwrap();
+    let task = tenant.wait_for_task(task_id, std::time::Duration::from_secs(60)).await;
+    assert_eq!(task["status"], "FAILED", "{task}");
+    assert!(
+        task["error"].as_str().unwrap().contains("Storage quota exceeded"),
+        "{task}"
+    );
+
+    let path = format!("{}/confirm/batch", tenant.uploads_path());
+    let body = json!({"confirmations": [{"upload_id": id(1)}]});
+    let accepted = expect_json(
+        tenant.request(Method::POST, &path).json(&body).send().await.unwrap(),
+        200,
+    )
+    .await;
+    let task_id = accepted["task_id"].as_str().unwrap();
+    let task = tenant.wait_for_task(task_id, std::time::Duration::from_secs(60)).await;
+    assert_eq!(task["outputs"][0]["code"], "storage_quota_exceeded", "{task}");
+
+    for upload in &uploads {
+        let upload_id = upload["upload_id"].as_str().unwrap();
+        let stored = expect_json(tenant.get_upload(upload_id, "").await, 200).await;
+        assert_eq!(stored["status"], "FAILED", "{stored}");
+        let staged = upload["s3_key"].as_str().unwrap();
+        assert_eq!(stored_sha256(&tenant.app, staged).await, None);
+        assert_eq!(
+            stored_sha256(&tenant.app, staged.strip_prefix("incoming/").unwrap()).await,
+            None
+        );
+    }
+    assert_eq!(tenant.usage().await, Usage::default());
+}
