@@ -7,6 +7,7 @@
 #
 # With arguments, runs only `cargo test ARGS…` against fresh services, e.g.
 #   scripts/test.sh -p api-tests --test confirm
+# and `scripts/test.sh --sdk [PYTEST ARGS…]` only Mixpeek's SDK tests.
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -45,6 +46,12 @@ export UPLOADS_TEST_S3_DOWN_API_URL="http://127.0.0.1:$S3_DOWN_PORT"
 curl -s -o /dev/null --max-time 300 -X POST "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads"
 curl -s -o /dev/null --max-time 300 "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads/upl_00000000000000000000000000"
 
+if [ "${1:-}" = "--sdk" ]; then
+  shift
+  log "Mixpeek's Python SDK against the local stack (tests/sdk) $*"
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk "$@"
+  exit
+fi
 if [ $# -gt 0 ]; then
   log "cargo test $*"
   cargo test "$@"

@@ -18,7 +18,13 @@ import uuid
 import mixpeek
 import pytest
 import requests
-from mixpeek.exceptions import ApiException, ConflictException, NotFoundException, UnprocessableEntityException
+from mixpeek.exceptions import (
+    ApiException,
+    ConflictException,
+    ForbiddenException,
+    NotFoundException,
+    UnprocessableEntityException,
+)
 from mixpeek.models import (
     BatchConfirmRequest,
     BatchConfirmResponse,
@@ -270,6 +276,27 @@ def test_errors_surface_as_api_exceptions(uploads, tenant):
     with pytest.raises(ApiException) as unauthorized:
         stranger.get_upload_buckets(tenant["bucket"], "upl_" + "0" * 26)
     assert unauthorized.value.status == 401
+
+
+def test_a_full_quota_surfaces_as_forbidden():
+    """A tenant whose quota (set with the admin CLI) holds one pending upload: the SDK's
+    second create raises its 403 exception, with our code and details in the envelope."""
+    suffix = uuid.uuid4().hex[:8]
+    tenant_id = admin("create-tenant", "--name", f"sdk-quota-{suffix}")["tenant_id"]
+    namespace = admin("create-namespace", "--tenant", tenant_id, "--name", f"q-{suffix}")
+    bucket = admin("create-bucket", "--namespace", namespace["namespace_id"], "--name", "media")
+    key = admin("create-api-key", "--tenant", tenant_id)["api_key"]
+    set_quota = admin("set-quota", "--tenant", tenant_id, "--max-pending-uploads", "1")
+    assert set_quota["quota"] == {"max_pending_uploads": 1}
+    small = {"namespace": namespace["name"], "bucket": bucket["name"], "key": key}
+    api = mixpeek.BucketUploadsApi(client(small))
+    create(api, small, filename="one.txt", content_type="text/plain")
+    with pytest.raises(ForbiddenException) as refused:
+        create(api, small, filename="two.txt", content_type="text/plain")
+    assert refused.value.status == 403
+    assert refused.value.data.error.code == "pending_uploads_exceeded"
+    assert refused.value.data.error.details == {"max_pending_uploads": 1, "pending_uploads": 1, "requested": 1}
+    assert admin("usage", "--tenant", tenant_id)["usage"]["pending_uploads"] == 1
 
 
 def test_the_readme_example_runs(tenant):
