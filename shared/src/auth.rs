@@ -137,6 +137,7 @@ pub async fn identify(
     }
     directory
         .admit(&record)
+        .await
         .map_err(|(retry_after, limit)| AuthError::RateLimited { retry_after, limit })?;
     let namespace = match wanted {
         None => None,

@@ -12,7 +12,7 @@ use crate::errors::Failure;
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
 use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
 use crate::quota::Quota;
-use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::rate_limit::{Admission, RateLimit, RateLimiter};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -79,13 +79,27 @@ impl Directory {
         self
     }
 
-    /// Counts a request of the key `record` against its allowance; refused, how long until
-    /// it may try again, and the allowance.
-    pub fn admit(&self, record: &ApiKeyRecord) -> Result<(), (Duration, RateLimit)> {
+    /// Counts a request of the key `record` against its allowance, in this container and,
+    /// every `sync_every` requests, in the shared counter; refused, how long until it may
+    /// try again, and the allowance. Should the shared counter fail, the container's own
+    /// limit stands alone (a rate limit is not worth refusing requests over).
+    pub async fn admit(&self, record: &ApiKeyRecord) -> Result<(), (Duration, RateLimit)> {
         let limit = record.rate_limit.unwrap_or(self.default_limit);
-        self.limiter
-            .admit(&record.key_id, limit, std::time::Instant::now())
-            .map_err(|wait| (wait, limit))
+        let clock = crate::time::Timestamp::now().epoch_millis();
+        let admission = self
+            .limiter
+            .admit(&record.key_id, limit, Instant::now(), clock)
+            .map_err(|wait| (wait, limit))?;
+        if let Admission::AdmittedSync { window, requests } = admission {
+            match self.store.count_key_requests(&record.key_id, window, requests).await {
+                Ok(total) if total > limit.per_window() => self.limiter.spent(&record.key_id, window),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "the shared request counter failed; the container's limit stands")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads through to the table every time (the admin CLI, and `ttl` 0).

@@ -473,3 +473,36 @@ fn the_default_quota_is_a_parameter_of_every_function() {
         );
     }
 }
+
+/// Functions that write nothing else may update only the shared request counters.
+#[test]
+fn read_only_functions_may_update_only_the_request_counters() {
+    let template = template();
+    let prefix = format!("{}*", bucket_uploads::store::RATE_PREFIX);
+    for name in [
+        "GetUploadFunction",
+        "ListUploadsFunction",
+        "GetTaskFunction",
+        "GetUsageFunction",
+        "GetBatchFunction",
+        "ConfirmUploadsBatchFunction",
+    ] {
+        let policies = template["Resources"][name]["Properties"]["Policies"]
+            .as_sequence()
+            .expect("Policies");
+        let updates: Vec<Value> = policies
+            .iter()
+            .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+            .filter(|s| format!("{:?}", s["Action"]).contains("dynamodb:UpdateItem"))
+            .collect();
+        assert_eq!(updates.len(), 1, "{name}");
+        let keys = &updates[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+        let keys: Vec<&str> = keys
+            .as_sequence()
+            .expect("LeadingKeys")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(keys, [prefix.as_str()], "{name}");
+    }
+}

@@ -72,3 +72,63 @@ async fn a_burst_over_a_keys_allowance_is_429_and_other_keys_are_unaffected() {
     let again = burst(&limited, 1).await.remove(0);
     assert_eq!(again.status().as_u16(), 404, "admitted again after Retry-After");
 }
+
+/// One key, three warm containers (three directories with their own limiters, sharing the
+/// table), each admitting its whole local burst: the shared counter stops the key once it
+/// has used up its allowance for the second in all of them, a few requests late at most.
+#[tokio::test]
+async fn a_key_spread_over_containers_gets_about_its_allowance_in_all() {
+    let tenant = Tenant::new().await;
+    let limit = RateLimit {
+        per_second: 4,
+        burst: 4,
+    };
+    bucket_uploads::tenancy::set_rate_limit(&tenant.app.store, &tenant.key_id, limit)
+        .await
+        .expect("set the key's allowance");
+    let containers: Vec<bucket_uploads::directory::Directory> = (0..3)
+        .map(|_| bucket_uploads::directory::Directory::new(tenant.app.store.clone(), Duration::from_secs(60)))
+        .collect();
+    let authorization = format!("Bearer {}", tenant.api_key);
+    let admit = |container: &bucket_uploads::directory::Directory| {
+        let authorization = authorization.clone();
+        let container = container.clone();
+        async move {
+            bucket_uploads::auth::identify(&container, Some(&authorization), None)
+                .await
+                .is_ok()
+        }
+    };
+    // Start right after a second begins, so that every request falls in one window.
+    let now_ms = bucket_uploads::time::Timestamp::now().epoch_millis();
+    tokio::time::sleep(Duration::from_millis(u64::try_from(1000 - now_ms % 1000).unwrap() + 20)).await;
+    let started = std::time::Instant::now();
+    let mut admitted = Vec::new();
+    for container in &containers {
+        let mut n = 0;
+        for _ in 0..4 {
+            n += usize::from(admit(container).await);
+        }
+        admitted.push(n);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the requests spanned windows"
+    );
+    // Each container alone would admit its burst of 4 (12 in all); the shared counter
+    // allows per_second + burst = 8 a second, syncing every 2 requests per container.
+    let total: usize = admitted.iter().sum();
+    assert!((8..=10).contains(&total), "admitted {admitted:?}");
+    assert!(
+        admitted[2] < 4,
+        "the third container learned the key was spent: {admitted:?}"
+    );
+    // Refused by the shared counter until the second ends, not by the container's tokens.
+    let refused = bucket_uploads::auth::identify(&containers[2], Some(&authorization), None).await;
+    match refused {
+        Err(bucket_uploads::auth::AuthError::RateLimited { retry_after, .. }) => {
+            assert!(retry_after <= Duration::from_secs(1), "{retry_after:?}")
+        }
+        other => panic!("expected a rate limit, got {other:?}"),
+    }
+}

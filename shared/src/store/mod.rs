@@ -15,6 +15,7 @@
 //! | hash marker     | `hash#<bucket_id>#<sha256>`  | `dedupe`    | — |
 //! | bucket counters | `bkt_…`                      | `counters`  | — |
 //! | tenant usage    | `tnt_…`                      | `usage`     | — |
+//! | key request counter | `rate#<key_id>#<epoch second>` | `rate` | — (expires a minute later) |
 //! | task            | `task_…`                     | `task`      | — |
 //! | batch           | `batch_…`                    | `batch`     | — |
 //! | removal tombstone | `upl_…`                    | `removed`   | — |
@@ -35,6 +36,7 @@
 //! | batch by id (scoped to its bucket)               | GetItem `batch_…` |
 //! | a bucket's upload count and bytes per status     | GetItem `bkt_…` / `counters` |
 //! | a tenant's bytes stored, reserved, pending uploads | GetItem `tnt_…` / `usage` |
+//! | a key's requests in one second, across containers | UpdateItem ADD `rate#…` (returns the total) |
 //! | a page of uploads by id                          | BatchGetItem `upl_…` |
 //! | the original upload of some bytes in a bucket    | GetItem `hash#<bucket_id>#<sha256>` |
 //!
@@ -75,6 +77,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 pub use listing::{IndexQuery, IndexRead, QueryError, ReadBudget};
+pub use tenancy::RATE_PREFIX;
 pub use uploads::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY, record_expiry};
 
 pub type Item = HashMap<String, AttributeValue>;

@@ -13,6 +13,11 @@ const API_KEY: &str = "api_key";
 const NAMESPACE: &str = "namespace";
 const BUCKET: &str = "bucket";
 const CLAIM: &str = "claim";
+/// Per-key, per-second request counters (`rate_limit`): `rate#<key_id>#<epoch second>`.
+pub const RATE_PREFIX: &str = "rate#";
+const RATE: &str = "rate";
+/// How long a counter item is kept after its second (TTL removes it).
+const RATE_RETENTION_SECS: i64 = 60;
 
 /// A name, taken by the record it names. It carries a copy of that record (namespaces and
 /// buckets never change), so a name resolves in one read; claims written before it did
@@ -105,6 +110,35 @@ impl Store {
                 Ok(None)
             }
             Err(err) => Err(sdk_failure("set api key rate limit", err)),
+        }
+    }
+
+    /// Adds `requests` a container admitted to the key's shared counter for the second
+    /// `window` (epoch seconds) and returns the total so far. Counter items have a partition
+    /// of their own (`rate#…`), which is all the API functions may update, and expire.
+    pub async fn count_key_requests(&self, key_id: &KeyId, window: i64, requests: u32) -> Result<u64, Failure> {
+        let output = self
+            .dynamodb()
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                super::schema::PARTITION_KEY,
+                AttributeValue::S(format!("{RATE_PREFIX}{key_id}#{window}")),
+            )
+            .key(super::schema::SORT_KEY, AttributeValue::S(RATE.to_owned()))
+            .update_expression("ADD #count :n SET #ttl = :ttl")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", super::schema::TTL_ATTRIBUTE)
+            .expression_attribute_values(":n", AttributeValue::N(requests.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N((window + RATE_RETENTION_SECS).to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("count key requests", err))?;
+        let count = output.attributes.as_ref().and_then(|a| a.get("count"));
+        match count {
+            Some(AttributeValue::N(n)) => n.parse().map_err(|_| Failure::bug(format!("a request count is {n}"))),
+            _ => Err(Failure::bug("the request counter answered no count")),
         }
     }
 
