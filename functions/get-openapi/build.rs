@@ -13,5 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let document: serde_json::Value = serde_norway::from_str(&std::fs::read_to_string(&source)?)?;
     let out = Path::new(&std::env::var("OUT_DIR")?).join("openapi.json");
     std::fs::write(out, serde_json::to_vec(&document)?)?;
+    // As every function links (see ../no-pie.rs).
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo::rustc-link-arg-bins=-no-pie");
+    }
     Ok(())
 }

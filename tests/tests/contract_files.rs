@@ -228,9 +228,12 @@ fn the_watch_router_serves_exactly_the_routes() {
 #[test]
 fn every_function_crate_is_a_route_or_a_worker() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    // Directories: the build script every function shares (no-pie.rs) lives beside them.
     let crates: BTreeSet<String> = std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     let mut expected: BTreeSet<String> = routes::ALL.iter().map(|r| r.function.to_owned()).collect();
     expected.extend(routes::WORKERS.iter().map(|w| (*w).to_owned()));
@@ -504,5 +507,28 @@ fn read_only_functions_may_update_only_the_request_counters() {
             .filter_map(Value::as_str)
             .collect();
         assert_eq!(keys, [prefix.as_str()], "{name}");
+    }
+}
+
+/// Every function links through the shared build script (position-dependent, issue 13), and
+/// the release profile says `panic = "unwind"`, which `cargo lambda build` would otherwise set
+/// to abort.
+#[test]
+fn every_function_links_alike_and_unwinds_in_release() {
+    let manifest: toml::Value = toml::from_str(&workspace_file("Cargo.toml")).expect("Cargo.toml");
+    assert_eq!(manifest["profile"]["release"]["panic"].as_str(), Some("unwind"));
+    for route in routes::ALL
+        .iter()
+        .map(|r| r.function)
+        .chain(routes::WORKERS.iter().copied())
+    {
+        let own: toml::Value =
+            toml::from_str(&workspace_file(&format!("functions/{route}/Cargo.toml"))).expect("a function manifest");
+        let build = own["package"].get("build").and_then(toml::Value::as_str);
+        if route == "get-openapi" {
+            assert!(workspace_file("functions/get-openapi/build.rs").contains("rustc-link-arg-bins=-no-pie"));
+        } else {
+            assert_eq!(build, Some("../no-pie.rs"), "{route}");
+        }
     }
 }

@@ -260,3 +260,19 @@ async fn bad_requests_are_422_and_other_tenants_buckets_404() {
     assert_eq!(own["pagination"]["total"], 0);
     assert_eq!(own["stats"]["unique_buckets"], 0);
 }
+
+/// list-uploads is built with the `regex` operator's Unicode case folding and Perl classes,
+/// not the `\p{…}` property tables (binary size, issue 13): `\p{L}` is refused as an invalid
+/// pattern, where the request points, while `\w` matches beyond ASCII.
+#[tokio::test]
+async fn regex_property_classes_are_refused_and_perl_classes_are_unicode() {
+    let tenant = Tenant::new().await;
+    tenant
+        .create_upload(json!({"filename": "Été_ΔΣ.txt", "content_type": "text/plain"}))
+        .await;
+    let regex = |pattern: &str| json!({"filters": {"field": "filename", "operator": "regex", "value": pattern}});
+    let found = expect_json(tenant.list("", regex("^\\w+_ΔΣ\\.")).await, 200).await;
+    assert_eq!(found["pagination"]["total"], 1, "{found}");
+    let locs = expect_validation(tenant.list("", regex("\\p{L}")).await).await;
+    assert_eq!(locs, vec![json!(["body", "filters", "value"])]);
+}

@@ -80,6 +80,19 @@ fn logical_operators_nest() {
     ));
 }
 
+/// The `regex` operator's Unicode: case-insensitive matching beyond ASCII and Perl classes
+/// (`\w`, `\d`, `\s`). (Property classes such as `\p{L}` are not built into list-uploads;
+/// this test build has them through proptest, so tests/tests/list.rs checks their refusal
+/// against the function.)
+#[test]
+fn regex_unicode_case_perl_classes_and_general_categories() {
+    let u = upload("upl_a", "PENDING", 1, "Été_ΔΣ 12.txt", json!({}));
+    let re = |pattern: &str| matches(json!({"field": "filename", "operator": "regex", "value": pattern}), &u);
+    assert!(re("^été"), "case-insensitive beyond ASCII");
+    assert!(re("^\\w+\\s\\d+"), "Unicode word characters");
+    assert!(re("^ÉTÉ_δσ"), "case-insensitive Greek");
+}
+
 #[test]
 fn every_operator() {
     let u = upload(
