@@ -130,6 +130,7 @@ impl Fixture {
                 None,
             ),
             "get-openapi" => self.http("GET", "/openapi.json", None),
+            "get-usage" => self.http("GET", "/v1/usage", None),
             "expired-uploads" => json!({"Records": []}),
             other => panic!("no request for {other}"),
         }
