@@ -14,7 +14,7 @@ for request in "POST /v1/buckets/warmup/uploads" "POST /v1/buckets/warmup/upload
   "GET /v1/buckets/warmup/uploads/upl_00000000000000000000000000" \
   "DELETE /v1/buckets/warmup/uploads/upl_00000000000000000000000000" \
   "POST /v1/buckets/warmup/uploads/upl_00000000000000000000000000/confirm"; do
-  curl -s -o /dev/null --max-time 300 -X "${request% *}" "$API_URL${request#* }"
+  warm "${request% *}" "${request#* }"
 done
 log "load: ${LOAD_CLIENTS:-50} clients for ${LOAD_SECONDS:-60} s"
 "$BIN/load" --clients "${LOAD_CLIENTS:-50}" --seconds "${LOAD_SECONDS:-60}"

@@ -134,6 +134,24 @@ start_s3() {
   export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$(cat "$port_file")"
 }
 
+# build_for_watch: every binary as `cargo lambda watch` builds it. Watch starts a function
+# with `cargo run --bin NAME`, without `-p`, so cargo resolves features for the whole
+# workspace (binaries, no dev-dependencies): a build of the dependencies of its own, apart
+# from `--all-targets` and `-p NAME`. Built here, a function's first request only starts it;
+# otherwise that request compiles the dependency tree (minutes on a cold CI machine, long
+# enough for the tests' requests to time out).
+build_for_watch() {
+  cargo build --workspace --bins
+}
+
+# warm METHOD PATH: the first request to a function starts its process; make it before the
+# clock matters, and stop if the watch does not answer.
+warm() {
+  local status
+  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 600 -X "$1" "$API_URL$2" || true)
+  [ "$status" != "000" ] || die "cargo lambda watch did not answer $1 $2 within 600 s"
+}
+
 # start_watch PORT LOGFILE [WATCH FLAGS…]: every function behind one port, routed like the HttpApi.
 # The confirm function starts the worker through watch's Lambda Invoke API on the same port.
 start_watch() {
@@ -220,11 +238,8 @@ start_own_stack() {
   ensure_tools
   export_local_aws
   export UPLOADS_TABLE=$1 UPLOADS_S3_BUCKET=$1
-  log "building the workspace"
-  cargo build --workspace --all-targets
-  for function in functions/*/; do
-    cargo build --quiet -p "$(basename "$function")"
-  done
+  log "building the functions"
+  build_for_watch
   start_isolated_services
   local port
   port=$(free_port)

@@ -23,11 +23,7 @@ export UPLOADS_ADMIN="$BIN/uploads-admin"
 
 log "building the workspace and its tests"
 cargo build --workspace --all-targets
-# `cargo lambda watch` builds each function on its own; building them the same way now
-# keeps its first request from compiling.
-for function in functions/*/; do
-  cargo build --quiet -p "$(basename "$function")"
-done
+build_for_watch
 
 log "starting DynamoDB Local, local-s3 and cargo lambda watch"
 start_isolated_services
@@ -42,9 +38,12 @@ export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$(free_port)"
 start_watch "$S3_DOWN_PORT" "$RUN_DIR/watch-s3-down.log" --ignore-changes
 export AWS_ENDPOINT_URL_S3=$LIVE_S3 AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$API_PORT"
 export UPLOADS_TEST_S3_DOWN_API_URL="http://127.0.0.1:$S3_DOWN_PORT"
-# The first request to each function starts its process; do it before the clock matters.
-curl -s -o /dev/null --max-time 300 -X POST "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads"
-curl -s -o /dev/null --max-time 300 "$UPLOADS_TEST_API_URL/v1/buckets/warmup/uploads/upl_00000000000000000000000000"
+API_URL=$UPLOADS_TEST_API_URL
+upload=/v1/buckets/warmup/uploads/upl_00000000000000000000000000
+for request in "POST /v1/buckets/warmup/uploads" "GET $upload" "POST $upload/confirm" \
+  "DELETE $upload" "POST /v1/buckets/warmup/uploads/list" "GET /v1/tasks/warmup" "GET /v1/usage"; do
+  warm "${request% *}" "${request#* }"
+done
 
 if [ "${1:-}" = "--sdk" ]; then
   shift
