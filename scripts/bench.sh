@@ -24,7 +24,7 @@ log "building the functions in release (the binaries Lambda runs)"
 CARGO_TARGET_DIR=$RELEASE_TARGET cargo build --release "${functions[@]}"
 log "building the benchmark and the local tools"
 cargo bench -p api-tests --bench suite --no-run
-cargo build --quiet -p uploads-admin "${functions[@]}"
+build_for_watch
 # Optimized, so that P6 measures the copy and its hashing rather than an unoptimized
 # S3 emulator (in AWS both happen inside S3).
 cargo build --quiet --profile bench -p local-s3

@@ -216,6 +216,10 @@ pub fn function_env(function: &str) -> Vec<(String, String)> {
     ] {
         env.push((name.to_owned(), value.to_owned()));
     }
+    if function == "confirm-worker" {
+        // As template.yaml gives the worker: a 1 GiB copy outlasts the API functions' 25 s.
+        env.push(("UPLOADS_COPY_TIMEOUT_SECS".to_owned(), "840".to_owned()));
+    }
     env
 }
 

@@ -87,9 +87,9 @@ pub async fn run(app: &App, release: &Path, dir: &Path) -> BigConfirm {
         worker: invocation.handled,
         sha256sum,
         peak_rss_kib: invocation.peak_rss_kib,
-        status: invocation.answer["status"]
-            .as_str()
-            .unwrap_or(&invocation.outcome)
-            .to_owned(),
+        status: match invocation.answer["status"].as_str() {
+            Some(status) => status.to_owned(),
+            None => format!("{}: {}", invocation.outcome, invocation.answer),
+        },
     }
 }
