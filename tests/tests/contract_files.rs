@@ -510,13 +510,17 @@ fn read_only_functions_may_update_only_the_request_counters() {
     }
 }
 
-/// Every function links through the shared build script (position-dependent, issue 13), and
-/// the release profile says `panic = "unwind"`, which `cargo lambda build` would otherwise set
-/// to abort.
+/// Every function links through the shared build script (position-dependent, issue 13), the
+/// release profile says `panic = "unwind"`, which `cargo lambda build` would otherwise set to
+/// abort, and builds the dependencies small but `sha2` fast.
 #[test]
 fn every_function_links_alike_and_unwinds_in_release() {
     let manifest: toml::Value = toml::from_str(&workspace_file("Cargo.toml")).expect("Cargo.toml");
     assert_eq!(manifest["profile"]["release"]["panic"].as_str(), Some("unwind"));
+    // Dependencies are built for size; the hashing of whole objects is not.
+    let packages = &manifest["profile"]["release"]["package"];
+    assert_eq!(packages["*"]["opt-level"].as_str(), Some("z"));
+    assert_eq!(packages["sha2"]["opt-level"].as_integer(), Some(3));
     for route in routes::ALL
         .iter()
         .map(|r| r.function)
