@@ -9,7 +9,9 @@
 //!   copy's SHA-256, returns it and keeps it, so HeadObject reports it as S3 does.
 //!
 //! Writes (PUT, copy, delete) are serialized, so a copy reads the bytes its conditions
-//! checked. Only the operations the API and its tests use are delegated; the rest answer
+//! checked, and reads (GET, HEAD) wait for the write under way: s3s-fs writes an object's
+//! file and its metadata files one after the other, and a HEAD between the two answered
+//! 500 where S3's reads are atomic. Only the operations the API and its tests use are delegated; the rest answer
 //! `NotImplemented`.
 
 use base64::Engine;
@@ -19,12 +21,12 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
-use tokio::sync::Mutex;
+use tokio::sync::RwLock;
 
 pub struct VerifyingStore {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
-    writes: Mutex<()>,
+    writes: RwLock<()>,
 }
 
 impl VerifyingStore {
@@ -33,7 +35,7 @@ impl VerifyingStore {
         Self {
             inner,
             root,
-            writes: Mutex::new(()),
+            writes: RwLock::new(()),
         }
     }
 
@@ -85,8 +87,20 @@ macro_rules! verifying_s3_impl {
             }
 
             async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-                let _writing = self.writes.lock().await;
+                let _writing = self.writes.write().await;
                 self.inner.delete_object(req).await
+            }
+
+            async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+                // The body streams from the file opened here: a later write replaces the
+                // file, not the bytes this read is given.
+                let _reading = self.writes.read().await;
+                self.inner.get_object(req).await
+            }
+
+            async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+                let _reading = self.writes.read().await;
+                self.inner.head_object(req).await
             }
 
             $(
@@ -111,7 +125,7 @@ impl VerifyingStore {
             ));
         }
         req.input.body = Some(StreamingBlob::from(s3s::Body::from(bytes)));
-        let _writing = self.writes.lock().await;
+        let _writing = self.writes.write().await;
         self.inner.put_object(req).await
     }
 
@@ -127,7 +141,7 @@ impl VerifyingStore {
             Some(alg) if alg.as_str() == ChecksumAlgorithm::SHA256 => true,
             Some(_) => return Err(s3_error!(NotImplemented, "only SHA256 checksums are computed on copy")),
         };
-        let _writing = self.writes.lock().await;
+        let _writing = self.writes.write().await;
         if requires_absent_destination(&req) && self.object_exists(&req.input.bucket, &req.input.key) {
             return Err(s3_error!(PreconditionFailed, "The destination object already exists"));
         }
@@ -196,7 +210,5 @@ verifying_s3_impl! {
     head_bucket: HeadBucketInput => HeadBucketOutput;
     list_buckets: ListBucketsInput => ListBucketsOutput;
     get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
-    get_object: GetObjectInput => GetObjectOutput;
-    head_object: HeadObjectInput => HeadObjectOutput;
     list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
 }
