@@ -110,35 +110,95 @@ pub struct App {
 }
 
 impl App {
-    /// The app's adapters; every SDK client is built on its first call.
+    /// Everything: URLs signed by the signing identity when one is configured, and the
+    /// worker started as configured (tests and tools; functions take only what they use,
+    /// see [`Wiring`]).
+    pub fn new(sdk: &aws_types::SdkConfig, settings: &Settings) -> Self {
+        Wiring::new(sdk, settings).signing_urls().starting_workers().build()
+    }
+
+    /// [`App::new`] from the environment (see `aws::function_sdk_config`).
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Wiring::from_env()?.signing_urls().starting_workers().build())
+    }
+}
+
+/// An app being put together for one function. The adapters every function shares come
+/// first; what only some functions use is added by name, so that a function's binary links
+/// only the SDK clients it calls (issue 13: the Secrets Manager client, and the Step Functions
+/// and Lambda clients, are linked into no function that does not ask for them). Nothing here
+/// waits on the network: every SDK client is built on its first call.
+pub struct Wiring {
+    sdk: aws_types::SdkConfig,
+    settings: Settings,
+    app: App,
+}
+
+impl Wiring {
+    /// The store, the directory and the object store. Unless [`Wiring::signing_urls`] is
+    /// added, URLs cannot be signed while a signing identity is configured (a function
+    /// that signs without asking for it fails loudly rather than signing with its role's
+    /// short-lived session); no worker is started unless [`Wiring::starting_workers`] is.
     pub fn new(sdk: &aws_types::SdkConfig, settings: &Settings) -> Self {
         let calls = CallCounter::default();
         let store = Store::new(sdk, &calls, &settings.table);
         let mut objects = ObjectStore::new(sdk, settings.s3_force_path_style, &calls, &settings.s3_bucket)
             .with_copy_timeout(settings.copy_timeout);
-        if let Some(secret) = &settings.signing_secret {
-            objects = objects.signing_with(SigningIdentity::new(
-                sdk,
-                &calls,
-                secret.clone(),
-                settings.signing_refresh,
-            ));
+        if settings.signing_secret.is_some() {
+            objects = objects.awaiting_signing_identity();
         }
-        Self {
+        let app = App {
             directory: Directory::new(store.clone(), settings.directory_ttl)
                 .with_default_rate_limit(settings.key_rate_limit)
                 .with_default_quota(settings.quota),
             store,
             objects,
-            dispatcher: Dispatcher::new(sdk, settings.state_machine_arn.clone(), settings.local_worker.clone()),
+            dispatcher: Dispatcher::unconfigured(),
             calls,
+        };
+        Self {
+            sdk: sdk.clone(),
+            settings: settings.clone(),
+            app,
         }
     }
 
-    /// The app a function runs: settings and AWS configuration from its environment
-    /// (see `aws::function_sdk_config`). Nothing here waits on the network.
+    /// Settings and AWS configuration from the function's environment.
     pub fn from_env() -> Result<Self, String> {
         let settings = Settings::from_env()?;
         Ok(Self::new(&crate::aws::function_sdk_config(), &settings))
+    }
+
+    /// Nothing more than the adapters every function shares.
+    pub fn shared_only(self) -> Self {
+        self
+    }
+
+    /// URLs signed by the signing identity (`UPLOADS_SIGNING_SECRET_ARN`), when configured.
+    pub fn signing_urls(mut self) -> Self {
+        if let Some(secret) = &self.settings.signing_secret {
+            let identity = SigningIdentity::new(
+                &self.sdk,
+                &self.app.calls,
+                secret.clone(),
+                self.settings.signing_refresh,
+            );
+            self.app.objects = self.app.objects.signing_with(identity);
+        }
+        self
+    }
+
+    /// Asynchronous confirmations start the worker (Step Functions, or the local worker).
+    pub fn starting_workers(mut self) -> Self {
+        self.app.dispatcher = Dispatcher::new(
+            &self.sdk,
+            self.settings.state_machine_arn.clone(),
+            self.settings.local_worker.clone(),
+        );
+        self
+    }
+
+    pub fn build(self) -> App {
+        self.app
     }
 }

@@ -11,9 +11,11 @@ use crate::errors::Failure;
 use crate::ids::TaskId;
 use crate::model::{Task, TaskKind};
 use aws_types::SdkConfig;
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the state machine hands the worker: confirm a task's upload, or (its Catch) fail
@@ -99,18 +101,32 @@ impl Caught {
     }
 }
 
-#[derive(Clone, Debug)]
-pub enum Dispatcher {
-    StepFunctions {
-        client: LazyClient<aws_sdk_sfn::Client>,
-        state_machine_arn: String,
-    },
-    Local {
-        client: LazyClient<aws_sdk_lambda::Client>,
-        function: String,
-    },
-    /// Nothing can run the worker: asynchronous confirmation answers 503.
-    Unconfigured,
+/// Starts the worker for tasks, or answers that nothing can (asynchronous confirmation then
+/// answers 503). Only the functions that start tasks build one with [`Dispatcher::new`]: the
+/// Step Functions and Lambda clients behind it are linked into those binaries alone
+/// (issue 13: binary size), so the starters sit behind a trait object.
+#[derive(Clone, Debug, Default)]
+pub struct Dispatcher {
+    starter: Option<Arc<dyn StartWorker>>,
+}
+
+/// One way of running the worker for a task.
+trait StartWorker: std::fmt::Debug + Send + Sync {
+    fn start<'a>(&'a self, task: &'a Task, event: WorkerEvent) -> BoxFuture<'a, Result<(), Failure>>;
+}
+
+/// In AWS: a Step Functions execution named after the task.
+#[derive(Debug)]
+struct StepFunctions {
+    client: LazyClient<aws_sdk_sfn::Client>,
+    state_machine_arn: String,
+}
+
+/// Locally: the worker under `cargo lambda watch`, through its Lambda Invoke API.
+#[derive(Debug)]
+struct LocalWorker {
+    client: LazyClient<aws_sdk_lambda::Client>,
+    function: String,
 }
 
 /// The result of one worker invocation, as a state machine sees it.
@@ -206,55 +222,70 @@ impl Dispatcher {
     pub fn new(sdk: &SdkConfig, state_machine_arn: Option<String>, local_worker: Option<String>) -> Self {
         // Step Functions and Lambda calls are not counted: the counts are of DynamoDB and S3.
         let uncounted = CallCounter::default();
-        match (state_machine_arn, local_worker) {
-            (Some(state_machine_arn), _) => Dispatcher::StepFunctions {
+        let starter: Option<Arc<dyn StartWorker>> = match (state_machine_arn, local_worker) {
+            (Some(state_machine_arn), _) => Some(Arc::new(StepFunctions {
                 client: LazyClient::new(sdk, &uncounted),
                 state_machine_arn,
-            },
-            (None, Some(function)) => Dispatcher::Local {
+            })),
+            (None, Some(function)) => Some(Arc::new(LocalWorker {
                 client: LazyClient::new(sdk, &uncounted),
                 function,
-            },
-            (None, None) => Dispatcher::Unconfigured,
-        }
+            })),
+            (None, None) => None,
+        };
+        Self { starter }
+    }
+
+    /// Nothing can run the worker.
+    pub fn unconfigured() -> Self {
+        Self::default()
     }
 
     pub async fn start(&self, task: &Task) -> Result<(), Failure> {
-        match self {
-            Dispatcher::StepFunctions {
-                client,
-                state_machine_arn,
-            } => {
-                let event = WorkerEvent::start(task).ok_or_else(|| Failure::bug("no worker runs this task"))?;
-                let started = client
-                    .get(|sdk, _| aws_sdk_sfn::Client::new(sdk))
-                    .start_execution()
-                    .state_machine_arn(state_machine_arn)
-                    .name(task.task_id.as_str())
-                    .input(event.to_value().to_string())
-                    .send()
-                    .await;
-                match started {
-                    Ok(_) => Ok(()),
-                    Err(err) if err.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => Ok(()),
-                    Err(err) => Err(sdk_failure("start execution", err)),
-                }
-            }
-            Dispatcher::Local { client, function } => {
-                let event = WorkerEvent::start(task).ok_or_else(|| Failure::bug("no worker runs this task"))?;
-                let (client, function) = (client.get(|sdk, _| local_lambda_client(sdk)).clone(), function.clone());
-                // Only locally does work outlive the response: the process keeps running.
-                tokio::spawn(async move {
-                    let invoke = |event: WorkerEvent| invoke_local(&client, &function, event.to_value());
-                    run_state_machine(invoke, event, &RetryPolicy::LOCAL).await
-                });
-                Ok(())
-            }
-            Dispatcher::Unconfigured => {
+        let event = WorkerEvent::start(task).ok_or_else(|| Failure::bug("no worker runs this task"))?;
+        match &self.starter {
+            Some(starter) => starter.start(task, event).await,
+            None => {
                 tracing::error!("asynchronous confirmation requested, but no dispatcher is configured");
                 Err(Failure::Unavailable)
             }
         }
+    }
+}
+
+impl StartWorker for StepFunctions {
+    fn start<'a>(&'a self, task: &'a Task, event: WorkerEvent) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            let started = self
+                .client
+                .get(|sdk, _| aws_sdk_sfn::Client::new(sdk))
+                .start_execution()
+                .state_machine_arn(&self.state_machine_arn)
+                .name(task.task_id.as_str())
+                .input(event.to_value().to_string())
+                .send()
+                .await;
+            match started {
+                Ok(_) => Ok(()),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => Ok(()),
+                Err(err) => Err(sdk_failure("start execution", err)),
+            }
+        })
+    }
+}
+
+impl StartWorker for LocalWorker {
+    fn start<'a>(&'a self, _task: &'a Task, event: WorkerEvent) -> BoxFuture<'a, Result<(), Failure>> {
+        let (client, function) = (
+            self.client.get(|sdk, _| local_lambda_client(sdk)).clone(),
+            self.function.clone(),
+        );
+        // Only locally does work outlive the response: the process keeps running.
+        tokio::spawn(async move {
+            let invoke = |event: WorkerEvent| invoke_local(&client, &function, event.to_value());
+            run_state_machine(invoke, event, &RetryPolicy::LOCAL).await
+        });
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -364,10 +395,9 @@ mod tests {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let Dispatcher::Local { client, .. } = Dispatcher::new(&sdk, None, Some("worker".into())) else {
-            panic!("expected the local dispatcher");
-        };
-        let client = client.get(|sdk, _| local_lambda_client(sdk));
+        let dispatcher = Dispatcher::new(&sdk, None, Some("worker".into()));
+        assert!(format!("{dispatcher:?}").contains("LocalWorker"), "{dispatcher:?}");
+        let client = local_lambda_client(&sdk);
         let retries = client.config().retry_config().expect("a retry config");
         assert_eq!(retries.max_attempts(), 1);
     }

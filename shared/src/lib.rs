@@ -41,5 +41,5 @@ pub mod uploads;
 pub mod usage;
 pub mod validate;
 
-pub use app::App;
+pub use app::{App, Wiring};
 pub use http::ApiError;

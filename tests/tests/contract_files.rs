@@ -305,6 +305,39 @@ fn every_function_is_granted_exactly_what_its_code_needs() {
     }
 }
 
+/// A function's app takes the signing identity exactly when its role may read the signing
+/// secret, and starts workers exactly when it may start executions: what it does not take is
+/// neither linked into its binary (issue 13) nor granted.
+#[test]
+fn every_function_wires_what_it_is_granted() {
+    let mut wired = 0;
+    for function in routes::ALL
+        .iter()
+        .map(|r| r.function)
+        .chain(routes::WORKERS.iter().copied())
+    {
+        let main = workspace_file(&format!("functions/{function}/src/main.rs"));
+        if !main.contains("Wiring") {
+            continue;
+        }
+        let permissions = workspace_file(&format!("functions/{function}/permissions.txt"));
+        let granted = |action: &str| permissions.lines().any(|line| line.trim_start().starts_with(action));
+        assert_eq!(
+            main.contains("signing_urls"),
+            granted("secretsmanager:GetSecretValue"),
+            "{function}: signing_urls and secretsmanager:GetSecretValue"
+        );
+        assert_eq!(
+            main.contains("starting_workers"),
+            granted("states:StartExecution"),
+            "{function}: starting_workers and states:StartExecution"
+        );
+        wired += 1;
+    }
+    // Every function but the OpenAPI document and the key rotation builds an app.
+    assert_eq!(wired, routes::ALL.len() + routes::WORKERS.len() - 2);
+}
+
 /// Reads the `[workspace.metadata.lambda.watch.router]` table of the workspace manifest.
 mod toml_like {
     use super::Endpoint;
@@ -512,14 +545,14 @@ fn read_only_functions_may_update_only_the_request_counters() {
 
 /// Every function links through the shared build script (position-dependent, issue 13), the
 /// release profile says `panic = "unwind"`, which `cargo lambda build` would otherwise set to
-/// abort, and builds the dependencies small but `sha2` fast.
+/// abort, and builds for size but `sha2` fast.
 #[test]
 fn every_function_links_alike_and_unwinds_in_release() {
     let manifest: toml::Value = toml::from_str(&workspace_file("Cargo.toml")).expect("Cargo.toml");
     assert_eq!(manifest["profile"]["release"]["panic"].as_str(), Some("unwind"));
-    // Dependencies are built for size; the hashing of whole objects is not.
+    // Everything is built for size but the hashing of whole objects.
+    assert_eq!(manifest["profile"]["release"]["opt-level"].as_str(), Some("z"));
     let packages = &manifest["profile"]["release"]["package"];
-    assert_eq!(packages["*"]["opt-level"].as_str(), Some("z"));
     assert_eq!(packages["sha2"]["opt-level"].as_integer(), Some(3));
     for route in routes::ALL
         .iter()

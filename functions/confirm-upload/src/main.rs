@@ -2,7 +2,7 @@
 //! object, records it, creates its bucket object and detects duplicates — exactly once.
 
 use bucket_uploads::routes::CONFIRM_UPLOAD;
-use bucket_uploads::{ApiError, App, confirm, http};
+use bucket_uploads::{ApiError, App, Wiring, confirm, http};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -17,5 +17,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(CONFIRM_UPLOAD, handle).await
+    http::serve(CONFIRM_UPLOAD, Wiring::starting_workers, handle).await
 }

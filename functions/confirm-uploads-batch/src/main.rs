@@ -3,7 +3,7 @@
 
 use bucket_uploads::confirm::batch::{BatchConfirmResponse, confirm_uploads_batch};
 use bucket_uploads::routes::CONFIRM_UPLOADS_BATCH;
-use bucket_uploads::{ApiError, App, http};
+use bucket_uploads::{ApiError, App, Wiring, http};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -16,5 +16,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(CONFIRM_UPLOADS_BATCH, handle).await
+    http::serve(CONFIRM_UPLOADS_BATCH, Wiring::starting_workers, handle).await
 }

@@ -5,10 +5,10 @@
 //! FAILED. Errors carry the type the state machine matches: `RetryableError` or
 //! `FinalError`; an event that does not parse is final.
 
-use bucket_uploads::App;
 use bucket_uploads::confirm::worker::{self, Ran, WorkerError};
 use bucket_uploads::dispatch::WorkerEvent;
 use bucket_uploads::time::Timestamp;
+use bucket_uploads::{App, Wiring};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::Instrument;
@@ -38,7 +38,7 @@ fn deadline_of(deadline_ms: u64, now: Timestamp) -> Timestamp {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bucket_uploads::logging::init();
-    let app = App::from_env()?;
+    let app = Wiring::from_env()?.build();
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(event.context.deadline, Timestamp::now());

@@ -3,7 +3,7 @@
 //! declared bytes (200, as Mixpeek's SDK expects).
 
 use bucket_uploads::routes::CREATE_UPLOAD;
-use bucket_uploads::{ApiError, App, http, uploads};
+use bucket_uploads::{ApiError, App, Wiring, http, uploads};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -16,5 +16,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(CREATE_UPLOAD, handle).await
+    http::serve(CREATE_UPLOAD, Wiring::signing_urls, handle).await
 }

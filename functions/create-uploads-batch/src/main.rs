@@ -2,7 +2,7 @@
 //! validated all or nothing, safe to retry (200 `{uploads, total}`).
 
 use bucket_uploads::routes::CREATE_UPLOADS_BATCH;
-use bucket_uploads::{ApiError, App, http, uploads};
+use bucket_uploads::{ApiError, App, Wiring, http, uploads};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -15,5 +15,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(CREATE_UPLOADS_BATCH, handle).await
+    http::serve(CREATE_UPLOADS_BATCH, Wiring::signing_urls, handle).await
 }

@@ -3,7 +3,7 @@
 //! COMPLETED uploads are refused (409).
 
 use bucket_uploads::routes::DELETE_UPLOAD;
-use bucket_uploads::{ApiError, App, http, uploads};
+use bucket_uploads::{ApiError, App, Wiring, http, uploads};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -17,5 +17,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(DELETE_UPLOAD, handle).await
+    http::serve(DELETE_UPLOAD, Wiring::shared_only, handle).await
 }

@@ -7,7 +7,7 @@ mod stream;
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use bucket_uploads::{App, expiry};
+use bucket_uploads::{App, Wiring, expiry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
@@ -41,7 +41,7 @@ async fn handle(app: &App, event: Event) -> DynamoDbEventResponse {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bucket_uploads::logging::init();
-    let app = App::from_env()?;
+    let app = Wiring::from_env()?.build();
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let span = tracing::info_span!("stream batch", records = event.payload.records.len());

@@ -1,7 +1,7 @@
 //! `GET /v1/buckets/{bucket_identifier}/batches/{batch_id}`: a batch and its status.
 
 use bucket_uploads::routes::GET_BATCH;
-use bucket_uploads::{ApiError, App, http, uploads};
+use bucket_uploads::{ApiError, App, Wiring, http, uploads};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -14,5 +14,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(GET_BATCH, handle).await
+    http::serve(GET_BATCH, Wiring::shared_only, handle).await
 }

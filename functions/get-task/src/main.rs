@@ -3,7 +3,7 @@
 //! caller's tenant is visible.
 
 use bucket_uploads::routes::GET_TASK;
-use bucket_uploads::{ApiError, App, http, uploads};
+use bucket_uploads::{ApiError, App, Wiring, http, uploads};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -15,5 +15,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(GET_TASK, handle).await
+    http::serve(GET_TASK, Wiring::shared_only, handle).await
 }

@@ -2,7 +2,7 @@
 //! with a fresh presigned download URL (`return_presigned_urls=true`).
 
 use bucket_uploads::routes::GET_UPLOAD;
-use bucket_uploads::{ApiError, App, http, uploads};
+use bucket_uploads::{ApiError, App, Wiring, http, uploads};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -16,5 +16,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(GET_UPLOAD, handle).await
+    http::serve(GET_UPLOAD, Wiring::signing_urls, handle).await
 }

@@ -2,7 +2,7 @@
 //! `X-Namespace` is optional: usage belongs to the tenant.
 
 use bucket_uploads::routes::GET_USAGE;
-use bucket_uploads::{ApiError, App, http, usage};
+use bucket_uploads::{ApiError, App, Wiring, http, usage};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -13,5 +13,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(GET_USAGE, handle).await
+    http::serve(GET_USAGE, Wiring::shared_only, handle).await
 }

@@ -3,7 +3,7 @@
 
 use bucket_uploads::query::PageParams;
 use bucket_uploads::routes::LIST_UPLOADS;
-use bucket_uploads::{ApiError, App, http, listing};
+use bucket_uploads::{ApiError, App, Wiring, http, listing};
 use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -24,5 +24,5 @@ async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> 
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(LIST_UPLOADS, handle).await
+    http::serve(LIST_UPLOADS, Wiring::signing_urls, handle).await
 }

@@ -9,7 +9,7 @@ mod list;
 pub use error::ApiError;
 pub use list::{ListResponse, Pagination};
 
-use crate::app::App;
+use crate::app::{App, Wiring};
 use crate::auth::{Caller, Scope, authenticate, identify};
 use crate::calls::of_service;
 use crate::errors::Loc;
@@ -21,15 +21,17 @@ use serde_json::Value;
 use std::future::Future;
 use tracing::Instrument;
 
-/// Runs a function's request loop: logging per `AWS_LAMBDA_LOG_FORMAT`, the app built once,
-/// one span per request, and every `ApiError` rendered through `ApiError::body`.
-pub async fn serve<F, Fut>(route: Route, handler: F) -> Result<(), lambda_http::Error>
+/// Runs a function's request loop: logging per `AWS_LAMBDA_LOG_FORMAT`, the app built once
+/// with what `uses` adds to it (see [`Wiring`]), one span per request, and every `ApiError`
+/// rendered through `ApiError::body`.
+pub async fn serve<W, F, Fut>(route: Route, uses: W, handler: F) -> Result<(), lambda_http::Error>
 where
+    W: FnOnce(Wiring) -> Wiring,
     F: Fn(App, Request) -> Fut + Sync,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
 {
     crate::logging::init();
-    let app = App::from_env()?;
+    let app = uses(Wiring::from_env()?).build();
     let handler = &handler;
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();

@@ -95,6 +95,13 @@ impl ObjectStore {
         self
     }
 
+    /// URLs wait for [`ObjectStore::signing_with`]: the identity is configured, and nothing
+    /// may sign with the function's own credentials meanwhile.
+    pub fn awaiting_signing_identity(mut self) -> Self {
+        self.presigner = self.presigner.awaiting_identity();
+        self
+    }
+
     /// Copies may take `limit` (the worker copies objects of up to 5 GB); other calls keep
     /// the function's SDK timeouts.
     pub fn with_copy_timeout(mut self, limit: Duration) -> Self {

@@ -32,7 +32,8 @@ pub struct Presigned {
 /// Signs URLs for one bucket with the function's credentials.
 #[derive(Clone, Debug)]
 pub struct Presigner {
-    credentials: Option<SharedCredentialsProvider>,
+    /// Or why there are none to sign with.
+    credentials: Result<SharedCredentialsProvider, &'static str>,
     region: Option<String>,
     /// Everything before the encoded key, ending in `/`.
     base: String,
@@ -63,7 +64,7 @@ impl Presigner {
             }
         };
         Self {
-            credentials: sdk.credentials_provider(),
+            credentials: sdk.credentials_provider().ok_or("no AWS credentials configured"),
             region,
             base,
         }
@@ -71,7 +72,15 @@ impl Presigner {
 
     /// Signs with `credentials` (the signing identity) instead of the function's own.
     pub fn with_credentials(mut self, credentials: SharedCredentialsProvider) -> Self {
-        self.credentials = Some(credentials);
+        self.credentials = Ok(credentials);
+        self
+    }
+
+    /// Signs nothing until [`Presigner::with_credentials`] gives it the signing identity: a
+    /// function built without the identity it is configured with must not sign with its
+    /// own credentials instead.
+    pub fn awaiting_identity(mut self) -> Self {
+        self.credentials = Err("URLs are signed by the signing identity, which this function was not built with");
         self
     }
 
@@ -135,10 +144,7 @@ impl Presigner {
     }
 
     async fn credentials(&self) -> Result<Credentials, Failure> {
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or_else(|| Failure::bug("no AWS credentials configured"))?;
+        let provider = self.credentials.as_ref().map_err(|reason| Failure::bug(*reason))?;
         match provider.provide_credentials().await {
             Ok(credentials) => Ok(credentials),
             Err(err) => {
@@ -255,6 +261,23 @@ mod tests {
                 .url;
             assert!(url.starts_with(prefix), "{url} does not start with {prefix}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_presigner_awaiting_the_identity_signs_nothing_until_given_it() {
+        let waiting = Presigner::new(&config(None), false, "media").awaiting_identity();
+        let refused = waiting.url("GET", "k", &[], Duration::from_secs(60)).await;
+        assert!(
+            matches!(&refused, Err(Failure::Bug(why)) if why.contains("signing identity")),
+            "{refused:?}"
+        );
+        assert!(waiting.deadline().await.is_err());
+
+        let identity = Credentials::new("AKIDIDENTITY", "secret", None, None, "identity");
+        let given = waiting.with_credentials(SharedCredentialsProvider::new(identity));
+        let url = given.url("GET", "k", &[], Duration::from_secs(60)).await.unwrap().url;
+        assert!(url.contains("X-Amz-Credential=AKIDIDENTITY%2F"), "{url}");
+        assert_eq!(given.deadline().await.unwrap(), None);
     }
 
     #[tokio::test]
