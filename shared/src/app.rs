@@ -114,12 +114,20 @@ impl App {
     /// worker started as configured (tests and tools; functions take only what they use,
     /// see [`Wiring`]).
     pub fn new(sdk: &aws_types::SdkConfig, settings: &Settings) -> Self {
-        Wiring::new(sdk, settings).signing_urls().starting_workers().build()
+        Wiring::new(sdk, settings)
+            .signing_urls()
+            .starting_workers()
+            .reading_objects()
+            .build()
     }
 
     /// [`App::new`] from the environment (see `aws::function_sdk_config`).
     pub fn from_env() -> Result<Self, String> {
-        Ok(Wiring::from_env()?.signing_urls().starting_workers().build())
+        Ok(Wiring::from_env()?
+            .signing_urls()
+            .starting_workers()
+            .reading_objects()
+            .build())
     }
 }
 
@@ -138,7 +146,8 @@ impl Wiring {
     /// The store, the directory and the object store. Unless [`Wiring::signing_urls`] is
     /// added, URLs cannot be signed while a signing identity is configured (a function
     /// that signs without asking for it fails loudly rather than signing with its role's
-    /// short-lived session); no worker is started unless [`Wiring::starting_workers`] is.
+    /// short-lived session); no worker is started unless [`Wiring::starting_workers`] is,
+    /// and no object is read whole unless [`Wiring::reading_objects`] is.
     pub fn new(sdk: &aws_types::SdkConfig, settings: &Settings) -> Self {
         let calls = CallCounter::default();
         let store = Store::new(sdk, &calls, &settings.table);
@@ -195,6 +204,12 @@ impl Wiring {
             self.settings.state_machine_arn.clone(),
             self.settings.local_worker.clone(),
         );
+        self
+    }
+
+    /// Objects may be read whole, to hash bytes S3 kept no SHA-256 of (the worker).
+    pub fn reading_objects(mut self) -> Self {
+        self.app.objects = self.app.objects.reading_objects();
         self
     }
 

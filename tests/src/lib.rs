@@ -357,6 +357,24 @@ pub async fn put_directly(app: &App, key: &str, bytes: Vec<u8>) {
         .unwrap_or_else(|err| panic!("PutObject {key}: {err:?}"));
 }
 
+/// Writes `bytes` to `key` as a confirmation's copy leaves them: with their SHA-256, which
+/// S3 then reports.
+pub async fn put_as_copied(app: &App, key: &str, bytes: Vec<u8>) {
+    use base64::Engine;
+    use sha2::Digest;
+    let sha256 = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes));
+    app.objects
+        .client()
+        .put_object()
+        .bucket(app.objects.bucket())
+        .key(key)
+        .checksum_sha256(sha256)
+        .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("PutObject {key}: {err:?}"));
+}
+
 /// The SHA-256 hex of what S3 holds at `key`, or `None` when nothing is there.
 pub async fn stored_sha256(app: &App, key: &str) -> Option<String> {
     app.objects.sha256_hex(key).await.expect("read object")

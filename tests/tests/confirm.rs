@@ -1,7 +1,10 @@
 //! Confirm Upload against DynamoDB Local and the local S3 server, through cargo lambda watch:
 //! verification, recording, deduplication, and exactly-once completion under concurrency.
 
-use api_tests::{Tenant, expect_error, expect_json, expect_validation, objects_of, put_directly, sha256_hex};
+use api_tests::{
+    Tenant, expect_error, expect_json, expect_validation, objects_of, put_as_copied, put_directly, sha256_hex,
+};
+use bucket_uploads::ids::UploadId;
 use bucket_uploads::time::Timestamp;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -390,12 +393,58 @@ async fn bytes_already_at_the_final_key_win_over_bytes_staged_since() {
         let created = tenant.uploaded(&restaged, json!({"file_size_bytes": null})).await;
         let upload_id = created["upload_id"].as_str().unwrap();
         let final_key = created["s3_key"].as_str().unwrap().strip_prefix("incoming/").unwrap();
-        put_directly(&tenant.app, final_key, copied.clone()).await;
+        put_as_copied(&tenant.app, final_key, copied.clone()).await;
 
         let confirmed = expect_json(tenant.confirm(upload_id, Some(claims)).await, 200).await;
         assert_eq!(confirmed["status"], "COMPLETED");
         assert_eq!(confirmed["file_hash"], sha256_hex(&copied).as_str());
         assert_eq!(confirmed["file_size_bytes"], copied.len());
         assert_eq!(confirmed["etag"], md5_hex(&copied).as_str());
+    }
+}
+
+/// Bytes at the final key that S3 kept no SHA-256 of (a store that computes none on copy,
+/// or bytes put there another way) must be read to be hashed, and only the worker reads
+/// objects: the endpoint answers as an asynchronous confirmation, and the worker completes
+/// the upload with the bytes' real hash. In-process, with an app that reads objects, the
+/// same confirmation completes at once with the same hash.
+#[tokio::test]
+async fn bytes_without_a_sha256_from_s3_are_hashed_by_the_worker() {
+    let tenant = Tenant::new().await;
+    let copied = b"at the final key without a SHA-256".to_vec();
+    for through_the_endpoint in [true, false] {
+        let created = tenant.uploaded(b"staged", json!({"file_size_bytes": null})).await;
+        let upload_id = created["upload_id"].as_str().unwrap().to_owned();
+        let final_key = created["s3_key"].as_str().unwrap().strip_prefix("incoming/").unwrap();
+        put_directly(&tenant.app, final_key, copied.clone()).await;
+        let head = tenant.app.objects.head(final_key).await.unwrap().unwrap();
+        assert_eq!(head.sha256_hex, None, "the precondition: S3 reports no SHA-256");
+
+        if through_the_endpoint {
+            let answered = expect_json(tenant.confirm(&upload_id, None).await, 200).await;
+            assert_eq!(answered["status"], "PROCESSING", "{answered}");
+            let task_id = answered["task_id"].as_str().expect("the worker's task");
+            let task = tenant.wait_for_task(task_id, std::time::Duration::from_secs(60)).await;
+            assert_eq!(task["status"], "COMPLETED", "{task}");
+        } else {
+            let (bucket, upload) = bucket_uploads::uploads::load_upload(
+                &tenant.app,
+                &tenant.scope(),
+                &tenant.bucket_ref(),
+                &UploadId::parse(&upload_id).unwrap(),
+            )
+            .await
+            .unwrap();
+            let request = bucket_uploads::confirm::ConfirmRequest::default();
+            let origin = bucket_uploads::confirm::Origin::Client { run_async: false };
+            let confirmed = bucket_uploads::confirm::confirm(&tenant.app, &bucket, upload, &request, origin)
+                .await
+                .unwrap();
+            assert_eq!(confirmed.status, bucket_uploads::model::UploadStatus::Completed);
+        }
+        let upload = upload_of(&tenant, &upload_id).await;
+        assert_eq!(upload["status"], "COMPLETED", "{upload}");
+        assert_eq!(upload["file_hash"], sha256_hex(&copied).as_str());
+        assert_eq!(upload["file_size_bytes"], copied.len());
     }
 }

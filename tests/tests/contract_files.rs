@@ -332,6 +332,13 @@ fn every_function_wires_what_it_is_granted() {
             granted("states:StartExecution"),
             "{function}: starting_workers and states:StartExecution"
         );
+        // Only the worker reads objects whole: a request's confirmation hands it bytes S3
+        // kept no SHA-256 of, and the worker has nothing to hand them to.
+        assert_eq!(
+            main.contains("reading_objects"),
+            function == "confirm-worker",
+            "{function}: reading_objects"
+        );
         wired += 1;
     }
     // Every function but the OpenAPI document and the key rotation builds an app.

@@ -38,7 +38,7 @@ fn deadline_of(deadline_ms: u64, now: Timestamp) -> Timestamp {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bucket_uploads::logging::init();
-    let app = Wiring::from_env()?.build();
+    let app = Wiring::from_env()?.reading_objects().build();
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(event.context.deadline, Timestamp::now());

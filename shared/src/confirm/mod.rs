@@ -17,7 +17,7 @@ pub mod worker;
 pub use decision::{Origin, Step, next_step};
 pub use error::{ConfirmError, Mismatch};
 pub use request::ConfirmRequest;
-pub use verify::{Located, Rejection, etags_match, locate, verify};
+pub use verify::{Located, Rejection, Verdict, etags_match, locate, verify};
 
 use crate::app::App;
 use crate::auth::Scope;
@@ -146,7 +146,13 @@ async fn verify_and_record(
         Origin::Worker(task) => Some(task),
     };
     let verified = match verify(&app.objects, &upload, request, max_file_size_bytes, Some(located)).await {
-        Ok(verified) => verified,
+        Ok(Verdict::Verified(verified)) => verified,
+        // Hashing means reading the bytes, which only the worker does: a client's
+        // confirmation becomes asynchronous, as the contract allows.
+        Ok(Verdict::Unhashed) if matches!(origin, Origin::Client { .. }) => {
+            return start_async(app, upload, request, bucket).await;
+        }
+        Ok(Verdict::Unhashed) => return Err(Failure::bug("the worker was built without reading objects").into()),
         Err(Rejection::Keep(ConfirmError::NotUploaded { .. })) => return not_uploaded(app, &upload).await,
         Err(Rejection::Keep(ConfirmError::Failure(Failure::Unavailable))) => return unavailable(app, &upload).await,
         Err(Rejection::Keep(err)) => return Err(err),

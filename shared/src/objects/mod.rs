@@ -23,6 +23,7 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::SdkConfig;
 use base64::Engine;
+use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -36,7 +37,12 @@ pub struct ObjectStore {
     force_path_style: bool,
     bucket: String,
     copy_timeout: Duration,
+    /// Set by [`ObjectStore::reading_objects`] alone.
+    reader: Option<ReadSha256>,
 }
+
+/// Reads an object whole and hashes it (`None`: no object).
+type ReadSha256 = for<'a> fn(&'a ObjectStore, &'a str) -> BoxFuture<'a, Result<Option<String>, Failure>>;
 
 /// How long a copy may take by default: within an API function's 29 s.
 pub const DEFAULT_COPY_TIMEOUT: Duration = Duration::from_secs(25);
@@ -84,7 +90,22 @@ impl ObjectStore {
             force_path_style,
             bucket,
             copy_timeout: DEFAULT_COPY_TIMEOUT,
+            reader: None,
         }
+    }
+
+    /// Objects may be read whole ([`ObjectStore::sha256_hex`]). Only the worker reads: S3
+    /// computes the SHA-256 of every copy, so a request never needs an object's bytes, and
+    /// GetObject would bring its response-checksum validation into the binary (0.8 MB of
+    /// code and CRC tables, issue 13).
+    pub fn reading_objects(mut self) -> Self {
+        self.reader = Some(|store, key| Box::pin(store.read_sha256_hex(key)));
+        self
+    }
+
+    /// Whether [`ObjectStore::sha256_hex`] can read objects here.
+    pub fn reads_objects(&self) -> bool {
+        self.reader.is_some()
     }
 
     /// URLs are signed by `identity` (the signing user's key) instead of the function's role.
@@ -247,10 +268,18 @@ impl ObjectStore {
         }
     }
 
-    /// SHA-256 hex of the object's bytes, streamed chunk by chunk so memory stays bounded
-    /// whatever the object's size. `None` when the object is gone. Only needed when S3
-    /// did not report a copy's checksum.
+    /// SHA-256 hex of the object's bytes (`None` when the object is gone), where this store
+    /// reads objects ([`ObjectStore::reading_objects`]). Only needed when S3 did not report
+    /// a copy's checksum.
     pub async fn sha256_hex(&self, key: &str) -> Result<Option<String>, Failure> {
+        match self.reader {
+            Some(read) => read(self, key).await,
+            None => Err(Failure::bug("this function does not read objects")),
+        }
+    }
+
+    /// Streamed chunk by chunk, so memory stays bounded whatever the object's size.
+    async fn read_sha256_hex(&self, key: &str) -> Result<Option<String>, Failure> {
         let output = match self.s3().get_object().bucket(&self.bucket).key(key).send().await {
             Ok(output) => output,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
