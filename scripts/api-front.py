@@ -13,14 +13,20 @@ instead (tests/src/lib.rs, send_idempotent). The front sends such a request once
 only then: a function that really fails answers the same way the second time, and that
 answer is returned. Everything else passes unchanged.
 
+Upstream answers slower than SLOW_SECS, and upstream failures, are written to stderr with
+the request, for whoever reads the log after a fuzz run failed.
+
 usage: api-front.py LISTEN_PORT UPSTREAM_PORT
 """
 
 import http.client
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UPSTREAM_PORT = 0
+SLOW_SECS = 10
 WATCH_OWN_500 = b'"type":"https://httpstatuses.com/500"'
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection"}
 
@@ -31,12 +37,28 @@ def is_text(content_type: str) -> bool:
 
 def send(method: str, path: str, body: bytes, headers: dict) -> tuple:
     upstream = http.client.HTTPConnection("127.0.0.1", UPSTREAM_PORT, timeout=120)
+    started = time.monotonic()
+    # Said while still waiting: a fuzz run that gives up on this request stops the front.
+    waiting = threading.Timer(SLOW_SECS, note, [f"{method} {path}: no answer yet after {SLOW_SECS} s, body {body[:200]!r}"])
+    waiting.start()
     try:
         upstream.request(method, path, body=body or None, headers=headers)
         response = upstream.getresponse()
-        return response.status, response.reason, response.getheaders(), response.read()
+        answer = response.status, response.reason, response.getheaders(), response.read()
+    except Exception as err:
+        note(f"{method} {path}: no answer after {time.monotonic() - started:.1f} s: {err!r}")
+        raise
     finally:
+        waiting.cancel()
         upstream.close()
+    if time.monotonic() - started > SLOW_SECS:
+        note(f"{method} {path}: {answer[0]} after {time.monotonic() - started:.1f} s, body {body[:200]!r}")
+    return answer
+
+
+def note(line: str) -> None:
+    sys.stderr.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+    sys.stderr.flush()
 
 
 class Front(BaseHTTPRequestHandler):
@@ -55,7 +77,7 @@ class Front(BaseHTTPRequestHandler):
                 headers["Content-Type"] = "application/octet-stream"
         status, reason, response_headers, payload = send(self.command, self.path, body, headers)
         if status == 500 and WATCH_OWN_500 in payload:
-            sys.stderr.write(f"watch answered its own 500 to {self.command} {self.path}; sending it again\n")
+            note(f"watch answered its own 500 to {self.command} {self.path}; sending it again")
             status, reason, response_headers, payload = send(self.command, self.path, body, headers)
         self.send_response_only(status, reason)
         for name, value in response_headers:

@@ -49,5 +49,12 @@ log "schemathesis against $UPLOADS_API_URL/openapi.json ${BUDGET[*]}"
 cd "$ROOT/tests/api-fuzz"
 # One worker: Python 3.11's ast module is not thread-safe under Hypothesis (runtime errors
 # "AST constructor recursion depth mismatch" with two).
+status=0
 "$FUZZ_VENV/bin/schemathesis" run "$UPLOADS_API_URL/openapi.json" --workers 1 --wait-for-schema 60 \
-  "${BUDGET[@]}" --no-color
+  "${BUDGET[@]}" --no-color || status=$?
+if [ "$status" -ne 0 ] && [ -s "$RUN_DIR/front.log" ]; then
+  # Slow or lost upstream answers and resent 500s, with the time each was seen.
+  printf '\n--- api-front.py notes\n'
+  cat "$RUN_DIR/front.log"
+fi
+exit "$status"

@@ -45,6 +45,7 @@ where
         async move {
             // A container serves one request at a time: what was counted since is this one's.
             app.calls.take();
+            let started = std::time::Instant::now();
             let response = handler(app.clone(), request)
                 .await
                 .unwrap_or_else(|err| error_response(&err));
@@ -52,7 +53,8 @@ where
             tracing::Span::current().record("status", status);
             let calls = app.calls.take();
             let (dynamodb_calls, s3_calls) = (of_service(&calls, "DynamoDB"), of_service(&calls, "S3"));
-            tracing::info!(status, dynamodb_calls, s3_calls, "request finished");
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(status, dynamodb_calls, s3_calls, elapsed_ms, "request finished");
             Ok::<_, std::convert::Infallible>(response)
         }
         .instrument(span)
