@@ -10,6 +10,7 @@
 //! 0.35 MB of `confirm-upload`, issue 13). `DEBUG` and `TRACE` show more in debug builds
 //! (`cargo lambda watch`, `make dev`) and nothing more in AWS.
 
+use std::io::IsTerminal;
 use std::str::FromStr;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -20,7 +21,10 @@ pub fn init() {
         .and_then(|level| LevelFilter::from_str(level.trim()).ok())
         .unwrap_or(LevelFilter::INFO);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
+    // Colours only on a terminal: in a log file (the local stack's, whose slow requests
+    // make test's failure output greps for) or CloudWatch they are escape codes.
     let subscriber = tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(false)
         .without_time()
         .with_max_level(level)
