@@ -74,7 +74,7 @@ scripts/dev-smoke.sh || failed+=("make dev smoke test")
 if [ ${#failed[@]} -gt 0 ]; then
   for log_file in "$RUN_DIR"/*.log; do
     printf '\n--- errors in %s\n' "$log_file"
-    grep -n -i -E "panic|error|fail|overflow|elapsed_ms=[0-9]{5,}" "$log_file" | grep -v -E "s3s::ops|request rejected" | tail -n 40 || true
+    grep -n -i -E "panic|error|fail|overflow|elapsed_ms=[0-9]{5,}|slow backend call" "$log_file" | grep -v -E "s3s::ops|request rejected" | tail -n 40 || true
     printf '\n--- last lines of %s\n' "$log_file"
     tail -n 20 "$log_file"
   done

@@ -78,6 +78,63 @@ async fn an_s3_that_never_answers_is_unavailable_within_the_operation_timeout() 
     assert!(took < OPERATION_TIMEOUT + Duration::from_secs(2), "took {took:?}");
 }
 
+/// What a test's code logs, as text.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An attempt that stalls names its service and operation in the log, so that a slow
+/// request shows which dependency held it: here every dependency reads the request, then
+/// hangs up without answering after longer than `SLOW_ATTEMPT`.
+#[tokio::test]
+async fn a_stalled_attempt_is_logged_with_its_service_and_operation() {
+    use bucket_uploads::calls::SLOW_ATTEMPT;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(SLOW_ATTEMPT + Duration::from_millis(300)).await;
+                drop(connection);
+            });
+        }
+    });
+    let sdk = function_sdk_config()
+        .to_builder()
+        .service_config(Everything(url))
+        .timeout_config(aws_smithy_types::timeout::TimeoutConfig::disabled())
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .build();
+    let app = App::new(&sdk, &Settings::from_env().expect("make test sets the environment"));
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    assert_eq!(app.store.upload(&UploadId::generate()).await, Err(Failure::Unavailable));
+    let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = logged
+        .lines()
+        .find(|line| line.contains("slow backend call attempt"))
+        .unwrap_or_else(|| panic!("no slow-attempt line in:\n{logged}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("service=\"DynamoDB\""), "{line}");
+    assert!(line.contains("operation=\"GetItem\""), "{line}");
+    assert!(line.contains("status=None"), "no response arrived: {line}");
+}
+
 #[test]
 fn the_local_stack_may_turn_the_timeouts_off_but_not_the_enforced_ones() {
     let enforced = enforced_timeouts(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT);
