@@ -13,6 +13,10 @@ set -euo pipefail
 . "$(dirname "$0")/stack.sh"
 cd "$ROOT"
 
+# A cold run writes about 10 GB (target/ alone about 8 GB): say so up front rather than let
+# pip or cargo fail half-way with "No space left on device".
+free_gb=$(df -Pk "$ROOT" | awk 'NR == 2 { print int($4 / 1048576) }')
+[ "$free_gb" -ge 10 ] || log "warning: only $free_gb GB free on $ROOT's disk; a cold run needs about 10 GB"
 ensure_tools
 export_local_aws
 export UPLOADS_TABLE=uploads-test UPLOADS_S3_BUCKET=uploads-test
