@@ -70,6 +70,25 @@ async fn the_url_signs_only_what_the_documented_put_sends() {
     assert_eq!(put(any_length, &headers, b"any length at all".to_vec()).await, 200);
 }
 
+/// The local S3 server's endpoint is an IP address, which the S3 client's endpoint rules
+/// address path style (no resolver answers `<bucket>.127.0.0.1`); the stack does not ask
+/// for path style, so the URL must choose it as the client does, and the PUT must land.
+#[tokio::test]
+async fn on_an_ip_endpoint_the_url_addresses_the_bucket_path_style() {
+    assert!(
+        std::env::var("UPLOADS_S3_FORCE_PATH_STYLE").is_err(),
+        "the test stack must leave the addressing to the endpoint rules"
+    );
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").expect("the local S3 endpoint");
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    let tenant = Tenant::new().await;
+    let (url, key) = pending(&tenant, json!({})).await;
+    let bucket = tenant.app.objects.bucket();
+    assert!(url.starts_with(&format!("{endpoint}/{bucket}/{key}?")), "{url}");
+    assert_eq!(put(&url, &[PDF], BYTES.to_vec()).await, 200);
+    assert!(tenant.app.objects.exists(&key).await.unwrap());
+}
+
 #[tokio::test]
 async fn another_content_type_is_refused() {
     let tenant = Tenant::new().await;

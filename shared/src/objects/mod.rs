@@ -8,6 +8,7 @@
 //! checked), and S3 computes the copy's SHA-256 on the way. URLs are signed locally
 //! ([`presign`]).
 
+mod addressing;
 mod presign;
 pub mod signing_identity;
 

@@ -10,6 +10,7 @@
 //! token has expired, whatever its `X-Amz-Expires` says, so a URL asked for longer than the
 //! credentials have left is signed for what they have left.
 
+use super::addressing::bucket_base;
 use crate::errors::Failure;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -40,29 +41,17 @@ pub struct Presigner {
 }
 
 impl Presigner {
-    /// Addresses the bucket as the S3 client would: at `AWS_ENDPOINT_URL_S3` (or
-    /// `AWS_ENDPOINT_URL`) when set, path-style when asked; otherwise at the regional
-    /// endpoint, virtual-hosted unless the bucket name has dots (which TLS cannot match).
+    /// Addresses the bucket as the S3 client's endpoint rules do (`addressing.rs`): at
+    /// `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) when set, otherwise at the regional
+    /// endpoint; path style when asked.
     pub fn new(sdk: &SdkConfig, force_path_style: bool, bucket: &str) -> Self {
         let region = sdk.region().map(|r| r.as_ref().to_owned());
-        let endpoint = endpoint_override(sdk);
-        let base = match endpoint {
-            Some(url) => {
-                let url = url.trim_end_matches('/');
-                match url.split_once("://") {
-                    Some((scheme, host)) if !force_path_style => format!("{scheme}://{bucket}.{host}/"),
-                    _ => format!("{url}/{bucket}/"),
-                }
-            }
-            None => {
-                let region = region.as_deref().unwrap_or("us-east-1");
-                if force_path_style || bucket.contains('.') {
-                    format!("https://s3.{region}.amazonaws.com/{bucket}/")
-                } else {
-                    format!("https://{bucket}.s3.{region}.amazonaws.com/")
-                }
-            }
-        };
+        let base = bucket_base(
+            endpoint_override(sdk).as_deref(),
+            region.as_deref().unwrap_or("us-east-1"),
+            bucket,
+            force_path_style,
+        );
         Self {
             credentials: sdk.credentials_provider().ok_or("no AWS credentials configured"),
             region,
@@ -244,6 +233,13 @@ mod tests {
                 true,
                 "media",
                 "http://127.0.0.1:9001/media/a/b.txt?",
+            ),
+            // An IP address: path style without being asked, as the S3 client does.
+            (
+                Some("http://127.0.0.1:4566"),
+                false,
+                "media",
+                "http://127.0.0.1:4566/media/a/b.txt?",
             ),
             (
                 Some("https://s3.example.test"),
