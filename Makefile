@@ -23,10 +23,12 @@ load:
 sam-build:
 	@scripts/sam-build.sh
 
-# Formatting and lints (cargo fmt, clippy with warnings as errors).
+# Formatting and lints (cargo fmt, clippy with warnings as errors), and the state machine
+# definitions in template.yaml checked by asl-validator.
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	@scripts/lint-asl.sh
 
 fmt:
 	cargo fmt --all

@@ -49,6 +49,19 @@ pub enum RotationError {
     Failure(#[from] Failure),
 }
 
+impl RotationError {
+    /// The `errorType` a failed step reports (Lambda's logs and Secrets Manager's history
+    /// show it).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RotationError::TooSoon { .. } => "RotationTooSoon",
+            RotationError::Failed(_) => "RotationFailed",
+            RotationError::Failure(Failure::Unavailable) => "DependencyUnavailable",
+            RotationError::Failure(_) => "RotationBug",
+        }
+    }
+}
+
 /// The signing user's keys (IAM) and the secret holding the current one (Secrets Manager).
 #[derive(Clone, Debug)]
 pub struct Rotation {

@@ -417,7 +417,7 @@ fn the_signing_identity_may_only_write_uploads_and_read_verified_objects() {
     // Rotation: scheduled, by the rotation function, less often than a key must stay current.
     let schedule = &resources["UrlSigningSecretRotation"];
     assert_eq!(schedule["Type"].as_str(), Some("AWS::SecretsManager::RotationSchedule"));
-    assert_eq!(untagged(&schedule["Properties"]["SecretId"]), "UrlSigningSecret");
+    assert_eq!(untagged(&schedule["Properties"]["SecretId"]), "UrlSigningSecret.Id");
     assert_eq!(
         untagged(&schedule["Properties"]["RotationLambdaARN"]),
         "RotateSigningKeyFunction.Arn"
@@ -447,7 +447,7 @@ fn the_signing_identity_may_only_write_uploads_and_read_verified_objects() {
     );
     assert_eq!(
         untagged(&template["Globals"]["Function"]["Environment"]["Variables"]["UPLOADS_SIGNING_SECRET_ARN"]),
-        "UrlSigningSecret"
+        "UrlSigningSecret.Id"
     );
 }
 

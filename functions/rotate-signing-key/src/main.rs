@@ -7,7 +7,7 @@
 //! the functions' refresh interval).
 
 use bucket_uploads::signing::{Rotation, RotationEvent};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -28,8 +28,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<RotationEvent>| async move {
         let span = tracing::info_span!("rotation", step = %event.payload.step);
         rotation.run(&event.payload).instrument(span).await.map_err(|err| {
-            tracing::error!(error = %err, "rotation step failed");
-            lambda_runtime::Error::from(err.to_string())
+            tracing::error!(error_type = err.error_type(), error = %err, "rotation step failed");
+            Diagnostic {
+                error_type: err.error_type().to_owned(),
+                error_message: err.to_string(),
+            }
         })
     }))
     .await
