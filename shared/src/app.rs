@@ -19,8 +19,6 @@ pub struct Settings {
     pub s3_force_path_style: bool,
     /// `UPLOADS_STATE_MACHINE_ARN`: the confirmation state machine (in AWS).
     pub state_machine_arn: Option<String>,
-    /// `UPLOADS_LOCAL_WORKER`: the worker function under `cargo lambda watch` (locally).
-    pub local_worker: Option<String>,
     /// `UPLOADS_DIRECTORY_TTL_SECS`: how long a warm container trusts a key, namespace or
     /// bucket it read (default 60; 0 reads every time).
     pub directory_ttl: Duration,
@@ -51,7 +49,6 @@ impl Settings {
             state_machine_arn: std::env::var("UPLOADS_STATE_MACHINE_ARN")
                 .ok()
                 .filter(|v| !v.is_empty()),
-            local_worker: std::env::var("UPLOADS_LOCAL_WORKER").ok().filter(|v| !v.is_empty()),
             directory_ttl: match std::env::var("UPLOADS_DIRECTORY_TTL_SECS") {
                 Ok(secs) => Duration::from_secs(
                     secs.parse()
@@ -197,13 +194,9 @@ impl Wiring {
         self
     }
 
-    /// Asynchronous confirmations start the worker (Step Functions, or the local worker).
+    /// Asynchronous confirmations start the worker (a Step Functions execution).
     pub fn starting_workers(mut self) -> Self {
-        self.app.dispatcher = Dispatcher::new(
-            &self.sdk,
-            self.settings.state_machine_arn.clone(),
-            self.settings.local_worker.clone(),
-        );
+        self.app.dispatcher = Dispatcher::new(&self.sdk, self.settings.state_machine_arn.clone());
         self
     }
 
