@@ -225,9 +225,6 @@ keep_logs() {
 # The environment the functions, the admin CLI and the tests share.
 export_local_aws() {
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-  # The functions keep the SDK timeouts they have in AWS (shared/src/aws.rs): a local
-  # service that stops answering costs a request seconds and a 503, as it would there.
-  unset UPLOADS_SDK_TIMEOUTS
   # Test clients, schemathesis and make load send one key's requests far faster than a
   # client should; tests/tests/rate_limits.rs gives its key a small allowance of its own.
   export UPLOADS_KEY_RATE_PER_SEC=10000 UPLOADS_KEY_RATE_BURST=10000

@@ -21,25 +21,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
 
-/// `UPLOADS_SDK_TIMEOUTS=off` turns the timeouts off: the local stack sets it, because its
-/// emulators are unoptimized builds sharing two cores with the tests, where a call can stall
-/// for seconds under load. `tests/tests/hung_dependency.rs` checks the real values.
-fn timeouts_off() -> bool {
-    std::env::var("UPLOADS_SDK_TIMEOUTS").is_ok_and(|v| v == "off")
-}
-
-/// Timeouts of `attempt` per attempt and `operation` per call, retries included, unless
-/// `UPLOADS_SDK_TIMEOUTS=off`.
+/// Timeouts of `attempt` per attempt and `operation` per call, retries included. The local
+/// stack runs with them too (`make dev`'s smoke test pauses DynamoDB Local and expects the
+/// 503 within 10 s).
 pub fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
-    if timeouts_off() {
-        TimeoutConfig::disabled()
-    } else {
-        enforced_timeouts(attempt, operation)
-    }
-}
-
-/// Timeouts of `attempt` per attempt and `operation` per call, whatever the environment says.
-pub fn enforced_timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(attempt)

@@ -5,7 +5,7 @@
 
 use bucket_uploads::app::{App, Settings};
 use bucket_uploads::auth::{AuthError, authenticate};
-use bucket_uploads::aws::{ATTEMPT_TIMEOUT, OPERATION_TIMEOUT, enforced_timeouts, function_sdk_config};
+use bucket_uploads::aws::{ATTEMPT_TIMEOUT, OPERATION_TIMEOUT, function_sdk_config, timeouts};
 use bucket_uploads::errors::Failure;
 use bucket_uploads::ids::UploadId;
 use std::time::{Duration, Instant};
@@ -30,11 +30,11 @@ async fn app_whose_dependencies_never_answer() -> App {
             held.push(connection);
         }
     });
-    // The production values, even where the local stack turns timeouts off.
+    // The production values, which the functions run with.
     let sdk = function_sdk_config()
         .to_builder()
         .service_config(Everything(url))
-        .timeout_config(enforced_timeouts(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT))
+        .timeout_config(timeouts(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT))
         .build();
     App::new(&sdk, &Settings::from_env().expect("make test sets the environment"))
 }
@@ -136,11 +136,9 @@ async fn a_stalled_attempt_is_logged_with_its_service_and_operation() {
 }
 
 #[test]
-fn the_local_stack_may_turn_the_timeouts_off_but_not_the_enforced_ones() {
-    let enforced = enforced_timeouts(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT);
-    assert_eq!(enforced.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
-    assert_eq!(enforced.operation_timeout(), Some(OPERATION_TIMEOUT));
-    let configured = bucket_uploads::aws::timeouts(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT);
-    let off = std::env::var("UPLOADS_SDK_TIMEOUTS").is_ok_and(|v| v == "off");
-    assert_eq!(configured.operation_timeout().is_none(), off);
+fn every_call_has_a_timeout() {
+    let configured = timeouts(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT);
+    assert_eq!(configured.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+    assert_eq!(configured.operation_timeout(), Some(OPERATION_TIMEOUT));
+    assert!(configured.connect_timeout().is_some());
 }
