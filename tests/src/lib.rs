@@ -218,11 +218,11 @@ impl Tenant {
 
     /// `POST …/uploads/list` with `query` (e.g. `?limit=5`) and `body`.
     pub async fn list(&self, query: &str, body: Value) -> Response {
-        send_idempotent(
-            self.request(Method::POST, &format!("{}/list{query}", self.uploads_path()))
-                .json(&body),
-        )
-        .await
+        self.request(Method::POST, &format!("{}/list{query}", self.uploads_path()))
+            .json(&body)
+            .send()
+            .await
+            .expect("list uploads")
     }
 
     /// The bucket, named as the tests' paths name it (by name).
@@ -252,36 +252,11 @@ impl Tenant {
 
     pub async fn get_upload(&self, upload_id: impl AsRef<str>, query: &str) -> Response {
         let upload_id = upload_id.as_ref();
-        send_idempotent(self.request(Method::GET, &format!("{}/{}{}", self.uploads_path(), upload_id, query))).await
+        self.request(Method::GET, &format!("{}/{}{}", self.uploads_path(), upload_id, query))
+            .send()
+            .await
+            .expect("get upload")
     }
-}
-
-/// `cargo lambda watch`'s own answer when it loses a function's response on the way back
-/// (an RFC 7807 body; the API's errors carry the contract's envelope instead).
-const EMULATOR_LOST_RESPONSE: &str = r#""type":"https://httpstatuses.com/500""#;
-
-/// Sends a request that is safe to repeat (a read, or a batch create, which is retry-safe by
-/// design), sending it once more when the local emulator, not the API, answered 500. Now and
-/// then `cargo lambda watch` 1.9.2 dropped a response the function did send: measured 2 in 310
-/// batch creates of 100 under concurrent load, each logged by the function as answered 200.
-/// The pinned 1.9.1 showed none in 29 000 fuzz requests (README, Testing); the retry stays for
-/// what may remain. The API's own 500s are returned as they are.
-pub async fn send_idempotent(request: reqwest::RequestBuilder) -> Response {
-    let retry = request.try_clone().expect("a request with a buffered body");
-    let response = request.send().await.expect("request");
-    if response.status().as_u16() != 500 {
-        return response;
-    }
-    let headers = response.headers().clone();
-    let body = response.bytes().await.expect("response body");
-    if !String::from_utf8_lossy(&body).contains(EMULATOR_LOST_RESPONSE) {
-        let mut rebuilt = http::Response::new(body);
-        *rebuilt.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-        *rebuilt.headers_mut() = headers;
-        return Response::from(rebuilt);
-    }
-    eprintln!("cargo lambda watch lost a response; sending the request once more");
-    retry.send().await.expect("request")
 }
 
 /// Asserts the status and returns the JSON body, showing the body when the status is off.

@@ -1,8 +1,8 @@
 //! What API Gateway hands a function, fed to the function's real binary through a fake
 //! Runtime API: a body API Gateway delivers base64-encoded (`isBase64Encoded`) reaches the
 //! function, and bytes that are not JSON get the contract's 422, not a server error.
-//! (Locally, `cargo lambda watch` answers such bodies itself with a 500 when they are labelled
-//! as text; the fuzz run goes through scripts/api-front.py for that reason.)
+//! (`tests/tests/local_watch.rs` checks the same through the local watch, which the released
+//! cargo lambda watch failed with its own 500.)
 
 use api_tests::Tenancy;
 use api_tests::fake_runtime::{api_gateway_event, function_env, invoke_once};

@@ -184,11 +184,62 @@ fn expired_uploads_reach_their_consumer_with_their_old_images() {
 
 type Endpoint = (String, String, String);
 
+/// Every route of the HttpApi: the API's own and the `$default` route.
 fn code_routes() -> BTreeSet<Endpoint> {
     routes::ALL
         .iter()
+        .chain([&routes::NOT_FOUND])
         .map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.to_owned()))
         .collect()
+}
+
+/// The methods a request may have that the watch router names for every path (OPTIONS too:
+/// the HttpApi has no CORS configuration, so the watch runs with --disable-cors).
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The function API Gateway picks for `method` on a request to `path` (a route's path, its
+/// parameters standing for values no literal segment equals): of the routes with that
+/// method whose path matches segment by segment, the most specific (literal segments win,
+/// from the left), else the `$default` route.
+fn api_gateway_pick(method: &str, path: &str) -> &'static str {
+    let is_param = |segment: &str| segment.starts_with('{');
+    let specificity = |route: &str| -> Option<Vec<bool>> {
+        let (route, asked): (Vec<&str>, Vec<&str>) = (route.split('/').collect(), path.split('/').collect());
+        if route.len() != asked.len() {
+            return None;
+        }
+        route
+            .iter()
+            .zip(&asked)
+            .map(|(r, a)| match (is_param(r), is_param(a)) {
+                (true, _) => Some(false),
+                (false, false) if r == a => Some(true),
+                _ => None,
+            })
+            .collect()
+    };
+    routes::ALL
+        .iter()
+        .filter(|r| r.method == method)
+        .filter_map(|r| specificity(r.path).map(|s| (s, r.function)))
+        .max()
+        .map_or(routes::NOT_FOUND.function, |(_, function)| function)
+}
+
+#[test]
+fn api_gateway_picks_the_most_specific_route() {
+    let upload = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}";
+    assert_eq!(api_gateway_pick("GET", upload), "get-upload");
+    assert_eq!(api_gateway_pick("PUT", upload), "route-not-found");
+    assert_eq!(
+        api_gateway_pick("POST", "/v1/buckets/{bucket_identifier}/uploads/list"),
+        "list-uploads"
+    );
+    assert_eq!(
+        api_gateway_pick("GET", "/v1/buckets/{bucket_identifier}/uploads/list"),
+        "get-upload"
+    );
+    assert_eq!(api_gateway_pick("POST", upload), "route-not-found");
 }
 
 #[test]
@@ -219,10 +270,30 @@ fn the_http_api_serves_exactly_the_routes() {
     assert_eq!(served, code_routes());
 }
 
+/// The watch answers a request as API Gateway would: every method of every route's path goes
+/// where API Gateway sends it, and any other path to the `$default` route's function.
 #[test]
-fn the_watch_router_serves_exactly_the_routes() {
+fn the_watch_router_routes_as_the_http_api_does() {
     let manifest: toml_like::Manifest = toml_like::parse(&workspace_file("Cargo.toml"));
-    assert_eq!(manifest.router, code_routes());
+    let mut expected: BTreeSet<Endpoint> = routes::ALL
+        .iter()
+        .flat_map(|route| {
+            METHODS.iter().map(|method| {
+                let function = api_gateway_pick(method, route.path);
+                ((*method).to_owned(), route.path.to_owned(), function.to_owned())
+            })
+        })
+        .collect();
+    for catch_all in ["/", "/{*proxy}"] {
+        expected.insert((
+            "ANY".to_owned(),
+            catch_all.to_owned(),
+            routes::NOT_FOUND.function.to_owned(),
+        ));
+    }
+    assert_eq!(manifest.router, expected);
+    let stack = workspace_file("scripts/stack.sh");
+    assert!(stack.contains("--disable-cors"), "OPTIONS must reach the router");
 }
 
 #[test]
@@ -235,7 +306,11 @@ fn every_function_crate_is_a_route_or_a_worker() {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    let mut expected: BTreeSet<String> = routes::ALL.iter().map(|r| r.function.to_owned()).collect();
+    let mut expected: BTreeSet<String> = routes::ALL
+        .iter()
+        .chain([&routes::NOT_FOUND])
+        .map(|r| r.function.to_owned())
+        .collect();
     expected.extend(routes::WORKERS.iter().map(|w| (*w).to_owned()));
     assert_eq!(crates, expected);
     let template = workspace_file("template.yaml");
@@ -313,6 +388,7 @@ fn every_function_wires_what_it_is_granted() {
     let mut wired = 0;
     for function in routes::ALL
         .iter()
+        .chain([&routes::NOT_FOUND])
         .map(|r| r.function)
         .chain(routes::WORKERS.iter().copied())
     {
@@ -341,7 +417,8 @@ fn every_function_wires_what_it_is_granted() {
         );
         wired += 1;
     }
-    // Every function but the OpenAPI document and the key rotation builds an app.
+    // Every function but the OpenAPI document, the $default route and the key rotation
+    // builds an app.
     assert_eq!(wired, routes::ALL.len() + routes::WORKERS.len() - 2);
 }
 
@@ -361,6 +438,11 @@ mod toml_like {
             .expect("watch router table");
         let mut endpoints = BTreeSet::new();
         for (path, routes) in router {
+            // A function's name alone: every method of the path.
+            if let Some(function) = routes.as_str() {
+                endpoints.insert(("ANY".to_owned(), path.clone(), function.to_owned()));
+                continue;
+            }
             for route in routes.as_array().expect("a list of {method, function}") {
                 endpoints.insert((
                     route["method"].as_str().unwrap().to_owned(),

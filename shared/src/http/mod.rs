@@ -87,6 +87,20 @@ pub async fn serve_static(
     .await
 }
 
+/// Runs the function behind API Gateway's `$default` route: any method on a path no route
+/// serves is a 404 in the contract's envelope, naming what was asked. No authentication:
+/// which routes exist is public (`/openapi.json`).
+pub async fn serve_route_not_found(route: Route) -> Result<(), lambda_http::Error> {
+    crate::logging::init();
+    lambda_http::run(service_fn(move |request: Request| {
+        let asked = format!("{} {}", request.method(), request.uri().path());
+        let span = tracing::info_span!("request", function = route.function, route = %asked);
+        async move { Ok::<_, std::convert::Infallible>(error_response(&ApiError::not_found("route", asked))) }
+            .instrument(span)
+    }))
+    .await
+}
+
 pub fn json_response(status: u16, body: &impl Serialize) -> Result<Response<Body>, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(|err| {
         tracing::error!(error = %err, "response does not serialize");
