@@ -81,8 +81,11 @@ impl Directory {
 
     /// Counts a request of the key `record` against its allowance, in this container and,
     /// every `sync_every` requests, in the shared counter; refused, how long until it may
-    /// try again, and the allowance. Should the shared counter fail, the container's own
-    /// limit stands alone (a rate limit is not worth refusing requests over).
+    /// try again, and the allowance. A request whose addition takes the shared counter past
+    /// the second's allowance is refused too: the first request of a key in each of many new
+    /// containers (a burst spread over them, as Lambda spreads concurrent requests) counts
+    /// before it is served. Should the shared counter fail, the container's own limit stands
+    /// alone (a rate limit is not worth refusing requests over).
     pub async fn admit(&self, record: &ApiKeyRecord) -> Result<(), (Duration, RateLimit)> {
         let limit = record.rate_limit.unwrap_or(self.default_limit);
         let clock = crate::time::Timestamp::now().epoch_millis();
@@ -92,7 +95,11 @@ impl Directory {
             .map_err(|wait| (wait, limit))?;
         if let Admission::AdmittedSync { window, requests } = admission {
             match self.store.count_key_requests(&record.key_id, window, requests).await {
-                Ok(total) if total > limit.per_window() => self.limiter.spent(&record.key_id, window),
+                Ok(total) if total > limit.per_window() => {
+                    self.limiter.spent(&record.key_id, window);
+                    let left_ms = (window + 1) * 1000 - clock;
+                    return Err((Duration::from_millis(u64::try_from(left_ms).unwrap_or(1)), limit));
+                }
                 Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(error = %err, "the shared request counter failed; the container's limit stands")

@@ -31,9 +31,11 @@ async fn a_burst_over_a_keys_allowance_is_429_and_other_keys_are_unaffected() {
         .expect("set the key's allowance");
     let other = Tenant::new().await;
 
+    let first_second = bucket_uploads::time::Timestamp::now().epoch_millis().div_euclid(1000);
     let started = Instant::now();
     let (limited_answers, other_answers) = tokio::join!(burst(&limited, 12), burst(&other, 12));
     let elapsed = started.elapsed().as_secs_f64();
+    let seconds_touched = bucket_uploads::time::Timestamp::now().epoch_millis().div_euclid(1000) - first_second + 1;
 
     let other_statuses: Vec<u16> = other_answers.iter().map(|r| r.status().as_u16()).collect();
     assert!(other_statuses.iter().all(|s| *s == 404), "{other_statuses:?}");
@@ -47,11 +49,15 @@ async fn a_burst_over_a_keys_allowance_is_429_and_other_keys_are_unaffected() {
             other => panic!("unexpected {other}"),
         }
     }
-    // The burst, plus what refilled while the requests were served.
-    let allowed = 3 + (2.0 * elapsed).ceil() as usize;
+    // One container (cargo lambda watch): the burst, plus what refilled while the requests
+    // were served. Lambda spreads concurrent requests over containers, each with a full
+    // bucket of its own; the shared counter then holds the key to per_second + burst (5)
+    // in each wall-clock second the burst touched (the limit is coarse across containers).
+    let one_container = 3 + (2.0 * elapsed).ceil() as usize;
+    let shared_counter = 5 * usize::try_from(seconds_touched).unwrap_or(usize::MAX);
     assert!(
-        admitted >= 3 && admitted <= allowed,
-        "{admitted} admitted in {elapsed:.2} s"
+        admitted >= 3 && admitted <= one_container.max(shared_counter),
+        "{admitted} admitted in {elapsed:.2} s over {seconds_touched} wall-clock seconds"
     );
     assert_eq!(admitted + refused.len(), 12);
 
@@ -116,9 +122,10 @@ async fn a_key_spread_over_containers_gets_about_its_allowance_in_all() {
         "the requests spanned windows"
     );
     // Each container alone would admit its burst of 4 (12 in all); the shared counter
-    // allows per_second + burst = 8 a second, syncing every 2 requests per container.
+    // allows per_second + burst = 8 a second, syncing every 2 requests per container, and a
+    // request whose sync takes it past 8 is refused: at most one unsynced request over.
     let total: usize = admitted.iter().sum();
-    assert!((8..=10).contains(&total), "admitted {admitted:?}");
+    assert!((8..=9).contains(&total), "admitted {admitted:?}");
     assert!(
         admitted[2] < 4,
         "the third container learned the key was spent: {admitted:?}"
