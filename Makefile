@@ -1,11 +1,17 @@
 # The two commands: `make dev` runs the API locally, `make test` runs every test.
-.PHONY: dev test bench fuzz-api load sam-build lint fmt
+.PHONY: dev test rehearse bench fuzz-api load sam-build lint fmt
 
 dev:
 	@scripts/dev.sh
 
 test:
 	@scripts/test.sh
+
+# template.yaml deployed as it is on MiniStack (CloudFormation, API Gateway, Lambda, Step
+# Functions, IAM), then the SDK and end-to-end tests through the deployed API; also a step of
+# `make test`.
+rehearse:
+	@scripts/rehearse.sh
 
 # List Uploads at 1k and 100k uploads per bucket (not part of `make test`).
 bench:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite on a fresh machine. Installs what is missing, starts its
 # own isolated services (free ports, temporary directories, in-memory DynamoDB Local),
-# runs unit, integration and end-to-end tests (Mixpeek's Python SDK among them), lints the
+# runs unit, integration and end-to-end tests (Mixpeek's Python SDK among them), deploys
+# template.yaml on MiniStack and runs them against it (scripts/rehearse.sh), lints the
 # template, checks `make dev`,
 # stops everything, and exits non-zero on any failure.
 #
@@ -70,6 +71,8 @@ log "Mixpeek's Python SDK against the local stack (tests/sdk)"
   || failed+=("Mixpeek SDK compatibility test")
 log "schemathesis against /openapi.json, two minutes (tests/api-fuzz)"
 scripts/fuzz-api.sh --api "$UPLOADS_TEST_API_URL" --max-time 120 || failed+=("schemathesis")
+log "template.yaml deployed on MiniStack and driven through its HttpApi (make rehearse)"
+scripts/rehearse.sh || failed+=("rehearsal on MiniStack")
 log "cfn-lint template.yaml and sam validate --lint"
 cfn-lint template.yaml || failed+=("cfn-lint")
 sam validate --lint --region us-east-1 || failed+=("sam validate --lint")
