@@ -7,7 +7,7 @@
 #   scripts/fuzz-api.sh                       `make fuzz-api`: its own stack, no time budget
 #   scripts/fuzz-api.sh --api URL --max-time 120
 #                                             `make test`: the stack it already runs
-#   [--workers N]                             schemathesis' workers (default 1, see below)
+#   [--workers N]                             N concurrent schemathesis runs (default 1)
 #
 # Requests go straight to the API, as a client's would.
 set -euo pipefail
@@ -17,8 +17,10 @@ cd "$ROOT"
 
 API_URL=""
 BUDGET=()
-# One worker by default: under Hypothesis, Python 3.11's ast module is not thread-safe
-# (runtime errors "AST constructor recursion depth mismatch" were seen with two).
+# Concurrent clients: each a schemathesis process of one worker, seeded apart. Not
+# schemathesis' own --workers: those are threads, and under Hypothesis Python 3.11's ast
+# module is not thread-safe ("SystemError: AST constructor recursion depth mismatch", a
+# runtime error of the run, not an answer of the API's).
 WORKERS=1
 while [ $# -gt 0 ]; do
   case $1 in
@@ -47,6 +49,27 @@ set +a
 export UPLOADS_API_URL=$API_URL
 
 log "schemathesis against $UPLOADS_API_URL/openapi.json ${BUDGET[*]} (workers: $WORKERS)"
-cd "$ROOT/tests/api-fuzz"
-"$FUZZ_VENV/bin/schemathesis" run "$UPLOADS_API_URL/openapi.json" --workers "$WORKERS" --wait-for-schema 60 \
-  "${BUDGET[@]}" --no-color
+config="$ROOT/tests/api-fuzz/schemathesis.toml"
+if [ "$WORKERS" = 1 ]; then
+  cd "$ROOT/tests/api-fuzz"
+  status=0
+  "$FUZZ_VENV/bin/schemathesis" --config-file "$config" run "$UPLOADS_API_URL/openapi.json" \
+    --workers 1 --wait-for-schema 60 "${BUDGET[@]}" --no-color || status=$?
+  exit "$status"
+fi
+# Each in a directory of its own, where schemathesis keeps its cache.
+pids=()
+for worker in $(seq 1 "$WORKERS"); do
+  mkdir -p "$RUN_DIR/worker-$worker"
+  (cd "$RUN_DIR/worker-$worker" && "$FUZZ_VENV/bin/schemathesis" --config-file "$config" run \
+    "$UPLOADS_API_URL/openapi.json" --workers 1 --seed $((20261130 + worker - 1)) --wait-for-schema 60 \
+    "${BUDGET[@]}" --no-color >"$RUN_DIR/worker-$worker.out" 2>&1) &
+  pids+=($!)
+done
+status=0
+for worker in $(seq 1 "$WORKERS"); do
+  wait "${pids[$((worker - 1))]}" || status=1
+  printf '\n--- schemathesis worker %s (seed %s)\n' "$worker" $((20261130 + worker - 1))
+  cat "$RUN_DIR/worker-$worker.out"
+done
+exit "$status"
