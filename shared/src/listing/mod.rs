@@ -4,8 +4,12 @@
 //! - no filter, no search, sorted by `created_at`: the `by_created_at` GSI in the wanted
 //!   direction, reading `offset + limit` items; `total` and `stats` come from the bucket's
 //!   counters item (one read), so the cost does not grow with the bucket;
-//! - a filter that pins `status` (`eq`/`in`, alone or under `AND`, or an `OR` of such):
-//!   the `by_status` GSI partitions of those statuses only;
+//! - a filter that says nothing but which statuses (`status` `eq`/`in`, the shorthand, an
+//!   `AND` or `OR` of such), no search, sorted by `created_at`: the first `offset + limit`
+//!   items of each pinned status's `by_status` GSI partition (sorted by `created_at`),
+//!   merged; `total` and `stats` from the counters item, read at the same time: O(page) too;
+//! - a filter that pins `status` among other conditions: the `by_status` GSI partitions of
+//!   those statuses only;
 //! - anything else: the bucket's whole `by_created_at` partition.
 //!
 //! The last two read their partitions ([`partitions`]) only within the `created_at` range
@@ -29,7 +33,7 @@ use crate::model::{Bucket, Upload, UploadStatus};
 use crate::query::filter::{CaseSensitive, Condition, Filter, Op};
 use crate::query::values::{Operand, equals};
 use crate::query::{ListRequest, PageInfo, PageParams, Stats, evaluate};
-use crate::store::schema::BY_CREATED_AT;
+use crate::store::schema::{BY_CREATED_AT, BY_STATUS};
 use crate::store::{IndexQuery, ReadBudget, from_item};
 use crate::uploads::{ReadError, download_url, resolve_bucket};
 use serde_json::Value;
@@ -90,6 +94,12 @@ impl From<ReadError> for ListError {
 pub enum AccessPath {
     /// The first `offset + limit` items of the `by_created_at` GSI, counters for the rest.
     CreatedAtPage { ascending: bool },
+    /// The first `offset + limit` items of each of these statuses' `by_status` partitions,
+    /// counters for the rest.
+    StatusPage {
+        statuses: BTreeSet<UploadStatus>,
+        ascending: bool,
+    },
     /// The `by_status` GSI partitions of these statuses.
     Statuses(BTreeSet<UploadStatus>),
     /// The whole `by_created_at` partition.
@@ -114,9 +124,41 @@ pub fn choose_path(request: &ListRequest) -> AccessPath {
             ascending: !request.sort.descending,
         };
     }
+    if request.search.is_none()
+        && request.sort.field.is("created_at")
+        && let Some(statuses) = request.filter.as_ref().and_then(only_statuses)
+    {
+        return AccessPath::StatusPage {
+            statuses,
+            ascending: !request.sort.descending,
+        };
+    }
     match request.filter.as_ref().and_then(pinned_statuses) {
         Some(statuses) => AccessPath::Statuses(statuses),
         None => AccessPath::WholeBucket,
+    }
+}
+
+/// The statuses a filter selects when it says nothing else: every condition in it is a
+/// `status` `eq`/`in`, under `AND`s and `OR`s only.
+fn only_statuses(filter: &Filter) -> Option<BTreeSet<UploadStatus>> {
+    match filter {
+        Filter::Condition(_) => pinned_statuses(filter),
+        Filter::And(children) if !children.is_empty() => children
+            .iter()
+            .map(only_statuses)
+            .reduce(|a, b| Some(a?.intersection(&b?).copied().collect()))
+            .flatten(),
+        Filter::Or(children) if !children.is_empty() => {
+            children
+                .iter()
+                .map(only_statuses)
+                .try_fold(BTreeSet::new(), |mut all, statuses| {
+                    all.extend(statuses?);
+                    Some(all)
+                })
+        }
+        _ => None,
     }
 }
 
@@ -228,6 +270,18 @@ pub async fn list_bucket_reading(
                 .collect::<Result<_, _>>()?;
             (results, stats.total_uploads, stats, read.items_read)
         }
+        AccessPath::StatusPage { statuses, ascending } => {
+            let wanted = offset.saturating_add(limit);
+            if wanted > reading.max_items_read {
+                return Err(TooBroad::Offset {
+                    offset: request.offset,
+                    limit: request.limit,
+                    cap: reading.max_items_read,
+                }
+                .into());
+            }
+            status_page(app, bucket, statuses, *ascending, offset, wanted).await?
+        }
         AccessPath::Statuses(_) | AccessPath::WholeBucket => {
             let read = partitions::read_candidates(app, bucket, request, &access_path, reading).await?;
             let (results, total, stats) = evaluate_page(app, request, read.items).await?;
@@ -245,6 +299,64 @@ pub async fn list_bucket_reading(
         access_path,
         items_read,
     })
+}
+
+/// The uploads `offset..wanted` of the given statuses in `created_at` order: the first
+/// `wanted` of each status's `by_status` partition (whole records: the index projects them
+/// all), merged by the partitions' shared sort key (`created_at#upload_id`, the listing's
+/// own order), with `total` and `stats` from the counters of those statuses, read at once.
+async fn status_page(
+    app: &App,
+    bucket: &Bucket,
+    statuses: &BTreeSet<UploadStatus>,
+    ascending: bool,
+    offset: usize,
+    wanted: usize,
+) -> Result<(Vec<Upload>, u64, Stats, usize), ListError> {
+    let partitions: Vec<String> = statuses
+        .iter()
+        .map(|status| format!("{}#{status}", bucket.bucket_id))
+        .collect();
+    let budget = ReadBudget::unlimited();
+    let pages = partitions.iter().map(|partition| {
+        let page = IndexQuery {
+            index: BY_STATUS,
+            partition,
+            from: None,
+            until: None,
+            ascending,
+            max_items: Some(wanted),
+            projection: None,
+        };
+        let budget = &budget;
+        async move {
+            app.store
+                .query_index(&page, budget)
+                .await
+                .map_err(|err| partitions::read_error(err, usize::MAX))
+        }
+    });
+    let (reads, counts) = tokio::try_join!(futures::future::try_join_all(pages), async {
+        Ok::<_, ListError>(app.store.bucket_counts(&bucket.bucket_id).await?)
+    })?;
+    let items_read = reads.iter().map(|read| read.items_read).sum();
+    let mut merged: Vec<crate::store::Item> = reads.into_iter().flat_map(|read| read.items).collect();
+    let sort_key = |item: &crate::store::Item| match item.get(BY_STATUS.sort_key) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::S(key)) => key.clone(),
+        _ => String::new(),
+    };
+    merged.sort_by_cached_key(sort_key);
+    if !ascending {
+        merged.reverse();
+    }
+    let results: Vec<Upload> = merged
+        .into_iter()
+        .skip(offset)
+        .take(wanted - offset)
+        .map(from_item)
+        .collect::<Result<_, _>>()?;
+    let stats = Stats::of_counts(&counts.of_statuses(statuses));
+    Ok((results, stats.total_uploads, stats, items_read))
 }
 
 /// Filters, sorts and pages projected candidates, then reads the page's full records.
@@ -299,36 +411,72 @@ mod tests {
         );
     }
 
+    fn status_page(names: &[UploadStatus], ascending: bool) -> AccessPath {
+        AccessPath::StatusPage {
+            statuses: names.iter().copied().collect(),
+            ascending,
+        }
+    }
+
     #[test]
-    fn pinned_statuses_use_the_status_index() {
+    fn filters_that_only_pin_statuses_read_one_page_of_each_status() {
         use UploadStatus::*;
-        assert_eq!(path(json!({"filters": {"status": "PENDING"}})), statuses(&[Pending]));
         assert_eq!(
-            path(json!({"filters": {"status": "PENDING", "file_size_bytes": 3}})),
-            statuses(&[Pending])
+            path(json!({"filters": {"status": "PENDING"}})),
+            status_page(&[Pending], false)
+        );
+        assert_eq!(
+            path(json!({"filters": {"status": "failed"}, "sort": {"field": "created_at", "direction": "asc"}})),
+            status_page(&[Failed], true)
         );
         assert_eq!(
             path(json!({"filters": {"field": "status", "operator": "in", "value": ["FAILED", "COMPLETED"]}})),
-            statuses(&[Completed, Failed])
+            status_page(&[Completed, Failed], false)
         );
         assert_eq!(
             path(json!({"filters": {"OR": [{"status": "FAILED"}, {"status": "PENDING"}]}})),
-            statuses(&[Pending, Failed])
+            status_page(&[Pending, Failed], false)
         );
         assert_eq!(
             path(
                 json!({"filters": {"AND": [{"field": "status", "operator": "in", "value": ["FAILED", "PENDING"]}, {"status": "PENDING"}]}})
             ),
+            status_page(&[Pending], false)
+        );
+        assert_eq!(
+            path(json!({"filters": {"status": "NOT_A_STATUS"}})),
+            status_page(&[], false)
+        );
+        // Anything besides statuses, a search or another sort: the status partitions whole.
+        assert_eq!(
+            path(json!({"filters": {"status": "PENDING"}, "search": "a"})),
             statuses(&[Pending])
         );
-        assert_eq!(path(json!({"filters": {"status": "NOT_A_STATUS"}})), statuses(&[]));
-        assert_eq!(path(json!({"filters": {"status": "pending"}})), statuses(&[Pending]));
         assert_eq!(
-            path(json!({"filters": {"field": "status", "operator": "in", "value": ["failed", "Completed"]}})),
-            statuses(&[Completed, Failed])
+            path(json!({"filters": {"status": "PENDING"}, "sort": {"field": "filename"}})),
+            statuses(&[Pending])
         );
         assert_eq!(
-            path(json!({"filters": {"AND": [{"status": "pending"}], "case_sensitive": true}})),
+            path(
+                json!({"filters": {"AND": [{"status": "PENDING"}, {"field": "status", "operator": "ne", "value": "FAILED"}]}})
+            ),
+            statuses(&[Pending])
+        );
+    }
+
+    #[test]
+    fn pinned_statuses_use_the_status_index() {
+        use UploadStatus::*;
+        assert_eq!(
+            path(json!({"filters": {"status": "PENDING", "file_size_bytes": 3}})),
+            statuses(&[Pending])
+        );
+        assert_eq!(
+            path(json!({"filters": {"OR": [{"status": "FAILED"}, {"status": "PENDING", "filename": "a"}]}})),
+            statuses(&[Pending, Failed])
+        );
+        assert_eq!(
+            path(json!({"filters": {"AND": [{"status": "pending"}, {"filename": "a"}], "case_sensitive": true}})),
             statuses(&[])
         );
     }

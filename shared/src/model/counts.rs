@@ -12,3 +12,17 @@ pub struct StatusCount {
     pub uploads: u64,
     pub bytes: u64,
 }
+
+impl BucketCounts {
+    /// The counts of these statuses only.
+    pub fn of_statuses(&self, statuses: &std::collections::BTreeSet<UploadStatus>) -> Self {
+        Self {
+            by_status: self
+                .by_status
+                .iter()
+                .filter(|(status, _)| statuses.contains(status))
+                .map(|(status, count)| (*status, *count))
+                .collect(),
+        }
+    }
+}
