@@ -194,7 +194,7 @@ start_s3() {
     [ $SECONDS -lt $deadline ] || die "local-s3 did not start (see $logfile)"
     sleep 0.2
   done
-  export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$(cat "$port_file")"
+  export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$(cat "$port_file")" LOCAL_S3_ROOT=$root
 }
 
 # build_for_watch: every binary as `cargo lambda watch` builds it. Watch starts a function

@@ -1,6 +1,10 @@
 //! P6: confirming a 1 GiB object: the worker's time (the release binary, under the fake
 //! Runtime API, against the local S3 server, which copies the object and computes its
 //! SHA-256 as S3 does) against `sha256sum` of the same file, and the worker's peak memory.
+//!
+//! P7: the upload before it, as Mixpeek documents it (`curl -X PUT --upload-file` to the
+//! presigned URL), against `dd` writing the same bytes to a file on the same disk; and
+//! `md5sum` of the file, the floor for any PUT that answers with S3's ETag (its MD5).
 
 use api_tests::Tenancy;
 use api_tests::fake_runtime::function_env;
@@ -18,6 +22,9 @@ pub const SIZE: u64 = 1 << 30;
 pub struct BigConfirm {
     pub worker: Duration,
     pub sha256sum: Duration,
+    pub put: Duration,
+    pub dd: Duration,
+    pub md5sum: Duration,
     pub peak_rss_kib: u64,
     pub status: String,
 }
@@ -39,15 +46,36 @@ fn big_file(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// How long `program args…` takes; it must succeed.
+fn timed(program: &str, args: &[&std::ffi::OsStr]) -> Duration {
+    let started = Instant::now();
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| panic!("{program} runs: {err}"));
+    let took = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{program} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    took
+}
+
 pub async fn run(app: &App, release: &Path, dir: &Path) -> BigConfirm {
     let path = big_file(dir);
-    let started = Instant::now();
-    let status = std::process::Command::new("sha256sum")
-        .arg(&path)
-        .output()
-        .expect("sha256sum runs");
-    let sha256sum = started.elapsed();
-    assert!(status.status.success());
+    let sha256sum = timed("sha256sum", &[path.as_os_str()]);
+    let md5sum = timed("md5sum", &[path.as_os_str()]);
+    let written = dir.join("bench-1gib.dd");
+    let dd = timed(
+        "dd",
+        &[
+            format!("if={}", path.display()).as_ref(),
+            format!("of={}", written.display()).as_ref(),
+            "bs=1M".as_ref(),
+        ],
+    );
+    std::fs::remove_file(&written).expect("remove dd's copy");
 
     let made = Tenancy::create(app, ["p6", "p6"], None).await;
     let scope = made.scope(app).await;
@@ -57,19 +85,22 @@ pub async fn run(app: &App, release: &Path, dir: &Path) -> BigConfirm {
     let upload = create_upload(app, &scope, &bucket_ref, Some(&body))
         .await
         .expect("create");
-    app.objects
-        .client()
-        .put_object()
-        .bucket(app.objects.bucket())
-        .key(upload.staging_key())
-        .body(
-            aws_sdk_s3::primitives::ByteStream::from_path(&path)
-                .await
-                .expect("read the file"),
-        )
-        .send()
-        .await
-        .expect("store the object");
+    let url = upload.presigned_url.clone().expect("a presigned URL");
+    let put = timed(
+        "curl",
+        &[
+            "-sSf".as_ref(),
+            "-X".as_ref(),
+            "PUT".as_ref(),
+            "-H".as_ref(),
+            "Content-Type: application/octet-stream".as_ref(),
+            "--upload-file".as_ref(),
+            path.as_os_str(),
+            "-o".as_ref(),
+            "/dev/null".as_ref(),
+            url.as_ref(),
+        ],
+    );
 
     let task_id = api_tests::processing(app, &made.namespace.namespace_id, &upload)
         .await
@@ -86,6 +117,9 @@ pub async fn run(app: &App, release: &Path, dir: &Path) -> BigConfirm {
     BigConfirm {
         worker: invocation.handled,
         sha256sum,
+        put,
+        dd,
+        md5sum,
         peak_rss_kib: invocation.peak_rss_kib,
         status: match invocation.answer["status"].as_str() {
             Some(status) => status.to_owned(),

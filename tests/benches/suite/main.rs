@@ -9,6 +9,7 @@
 //! - P5 per function: start to first Runtime API poll, stripped binary, memory after one
 //!   request (release binaries under a fake Runtime API);
 //! - P6 confirming a 1 GiB object ÷ `sha256sum` of it, and the worker's peak memory;
+//! - P7 the local S3 server's PUT of that object ÷ `dd` writing it (throughput);
 //! - B1 Batch Create of 100 ÷ one Create (issue #12).
 //!
 //! `UPLOADS_BENCH_ONLY=P1,P4` runs some of them.
@@ -148,8 +149,21 @@ fn main() {
                 );
             }
         }
-        if wanted("P6") {
+        if wanted("P6") || wanted("P7") {
             let big = big_confirm::run(&app, &release, &work).await;
+            table.row(
+                "P7",
+                "local-s3 PUT 1 GiB ÷ dd (throughput)",
+                format!("{:.2}", big.dd.as_secs_f64() / big.put.as_secs_f64()),
+                format!(
+                    "curl to the presigned URL {} vs dd {}; md5sum alone {}, and every PUT computes \
+                     the MD5 (S3's ETag): the PUT runs at {:.2} of md5sum's throughput",
+                    ms(big.put),
+                    ms(big.dd),
+                    ms(big.md5sum),
+                    big.md5sum.as_secs_f64() / big.put.as_secs_f64()
+                ),
+            );
             table.row(
                 "P6",
                 "confirm 1 GiB ÷ sha256sum of it",

@@ -8,6 +8,8 @@
 //! test runs never race for a port.
 
 mod keys;
+mod object_files;
+mod transfer;
 mod verifying_store;
 
 use clap::Parser;

@@ -1,31 +1,40 @@
-//! An s3s-fs store that behaves like S3 where the API relies on it.
+//! An s3s-fs store that behaves like S3 where the API relies on it, at the speed of the disk.
 //!
-//! - A PUT whose bytes do not match its declared `x-amz-checksum-sha256` is refused *before*
-//!   anything is written (s3s-fs compares only after it moved the file into place, so a
-//!   refused upload would still leave bytes behind, or replace a good object).
+//! - A PUT streams to a temporary file while its MD5 (the ETag) and SHA-256 are computed,
+//!   and one whose bytes do not match its declared `x-amz-checksum-sha256` (or Content-MD5)
+//!   is refused *before* it replaces anything (s3s-fs compares only after it moved the file
+//!   into place, so a refused upload would still leave bytes behind, or replace a good
+//!   object).
 //! - CopyObject honours `If-None-Match: *` on the destination (S3's conditional copy, which
 //!   s3s 0.14 does not model for CopyObject, so it is read from the request's headers) and
 //!   `x-amz-copy-source-if-match`, and with `x-amz-checksum-algorithm: SHA256` computes the
-//!   copy's SHA-256, returns it and keeps it, so HeadObject reports it as S3 does.
+//!   copy's SHA-256 while the kernel copies the file, returns it and keeps it, so HeadObject
+//!   reports it as S3 does.
+//! - GET streams in large chunks.
+//!
+//! Objects written here are laid out as s3s-fs lays them out (`object_files`), so s3s-fs
+//! serves everything else (HEAD, list, delete) unchanged.
 //!
 //! Writes (PUT, copy, delete) are serialized, so a copy reads the bytes its conditions
 //! checked, and reads (GET, HEAD) wait for the write under way: s3s-fs writes an object's
 //! file and its metadata files one after the other, and a HEAD between the two answered
-//! 500 where S3's reads are atomic. Only the operations the API and its tests use are delegated; the rest answer
-//! `NotImplemented`.
+//! 500 where S3's reads are atomic. Only the operations the API and its tests use are
+//! delegated; the rest answer `NotImplemented`.
 
+use crate::object_files::{Attributes, InternalInfo, Layout, TempFile, io_failure};
+use crate::transfer;
 use base64::Engine;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use sha2::{Digest, Sha256};
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use tokio::sync::RwLock;
 
 pub struct VerifyingStore {
     inner: s3s_fs::FileSystem,
-    root: PathBuf,
+    files: Layout,
     writes: RwLock<()>,
 }
 
@@ -34,16 +43,9 @@ impl VerifyingStore {
     pub fn new(inner: s3s_fs::FileSystem, root: PathBuf) -> Self {
         Self {
             inner,
-            root,
+            files: Layout::new(root),
             writes: RwLock::new(()),
         }
-    }
-
-    /// Whether the object's file exists (s3s-fs keeps `bucket/key` under its root).
-    fn object_exists(&self, bucket: &str, key: &str) -> bool {
-        let relative = Path::new(bucket).join(key);
-        let contained = relative.components().all(|c| matches!(c, Component::Normal(_)));
-        contained && self.root.join(relative).is_file()
     }
 }
 
@@ -95,7 +97,7 @@ macro_rules! verifying_s3_impl {
                 // The body streams from the file opened here: a later write replaces the
                 // file, not the bytes this read is given.
                 let _reading = self.writes.read().await;
-                self.inner.get_object(req).await
+                self.streamed_get(req).await
             }
 
             async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
@@ -113,7 +115,109 @@ macro_rules! verifying_s3_impl {
 }
 
 impl VerifyingStore {
-    async fn verified_put(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    /// PUTs this server writes itself (streamed to a temporary file, hashed on the way,
+    /// moved into place under the write lock); the rare rest (other checksum algorithms,
+    /// trailers, `If-Match`, directory keys) go to s3s-fs, buffered and verified first.
+    async fn verified_put(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = &req.input;
+        let streamable = input.checksum_crc32.is_none()
+            && input.checksum_crc32c.is_none()
+            && input.checksum_sha1.is_none()
+            && input.checksum_crc64nvme.is_none()
+            && input
+                .checksum_algorithm
+                .as_ref()
+                .is_none_or(|alg| alg.as_str() == ChecksumAlgorithm::SHA256)
+            && req.trailing_headers.is_none()
+            && input.if_match.is_none()
+            && input.storage_class.is_none()
+            && !input.key.ends_with('/');
+        if streamable {
+            self.streamed_put(req).await
+        } else {
+            self.buffered_put(req).await
+        }
+    }
+
+    async fn streamed_put(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = &mut req.input;
+        if !self.files.bucket_exists(&input.bucket) {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let object = self.files.object(&input.bucket, &input.key)?;
+        let body = input.body.take().ok_or_else(|| s3_error!(IncompleteBody))?;
+        let temp = self.files.temp_file();
+        let wants_sha256 = input.checksum_sha256.is_some() || input.checksum_algorithm.is_some();
+        let received = transfer::receive(body, temp.path(), wants_sha256).await?;
+        if let Some(declared) = &input.checksum_sha256
+            && Some(declared) != received.sha256_base64.as_ref()
+        {
+            return Err(s3_error!(
+                BadDigest,
+                "The SHA256 you specified did not match the calculated checksum."
+            ));
+        }
+        if let Some(declared) = &input.content_md5 {
+            let declared = base64::engine::general_purpose::STANDARD
+                .decode(declared)
+                .map_err(|_| s3_error!(InvalidDigest))?;
+            if hex::encode(declared) != received.md5_hex {
+                return Err(s3_error!(
+                    BadDigest,
+                    "The Content-MD5 you specified did not match what was received."
+                ));
+            }
+        }
+        let attributes = Attributes {
+            user_metadata: input.metadata.take(),
+            content_encoding: input.content_encoding.take(),
+            content_type: input.content_type.take(),
+            content_disposition: input.content_disposition.take(),
+            content_language: input.content_language.take(),
+            cache_control: input.cache_control.take(),
+            expires: Attributes::expires_from(input.expires.take()),
+            website_redirect_location: input.website_redirect_location.take(),
+        };
+        let _writing = self.writes.write().await;
+        if input.if_none_match.as_ref().is_some_and(|c| c.is_any()) && object.is_file() {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        self.install(
+            &input.bucket,
+            &input.key,
+            temp,
+            &attributes,
+            &received.md5_hex,
+            received.sha256_base64.as_deref(),
+        )?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(received.md5_hex)),
+            checksum_sha256: received.sha256_base64,
+            ..Default::default()
+        }))
+    }
+
+    /// Moves a written object into place with its attributes and internal info, as s3s-fs
+    /// would have written them. Called under the write lock.
+    fn install(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: TempFile,
+        attributes: &impl serde::Serialize,
+        e_tag: &str,
+        checksum_sha256: Option<&str>,
+    ) -> S3Result<()> {
+        bytes.install(&self.files.object(bucket, key)?)?;
+        self.files.write_json(&self.files.metadata(bucket, key), attributes)?;
+        let info = InternalInfo { e_tag, checksum_sha256 };
+        self.files.write_json(&self.files.internal_info(bucket, key), &info)
+    }
+
+    async fn buffered_put(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let body = req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody))?;
         let bytes = buffer(body).await?;
         if let Some(declared) = &req.input.checksum_sha256
@@ -129,8 +233,9 @@ impl VerifyingStore {
         self.inner.put_object(req).await
     }
 
-    /// Copies by streaming the source twice under the write lock: once to hash it, once into
-    /// a PUT that declares that hash (so s3s-fs stores the checksum HeadObject reports).
+    /// Copies with the kernel while another thread computes the SHA-256 of the source, under
+    /// the write lock. The copy keeps the source's ETag, as S3's copy of a single-part object
+    /// does, and its attributes unless the request replaces them.
     async fn verified_copy(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let (src_bucket, src_key) = match &req.input.copy_source {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
@@ -141,8 +246,13 @@ impl VerifyingStore {
             Some(alg) if alg.as_str() == ChecksumAlgorithm::SHA256 => true,
             Some(_) => return Err(s3_error!(NotImplemented, "only SHA256 checksums are computed on copy")),
         };
+        let input = &req.input;
+        if !self.files.bucket_exists(&input.bucket) {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let destination = self.files.object(&input.bucket, &input.key)?;
         let _writing = self.writes.write().await;
-        if requires_absent_destination(&req) && self.object_exists(&req.input.bucket, &req.input.key) {
+        if requires_absent_destination(&req) && destination.is_file() {
             return Err(s3_error!(PreconditionFailed, "The destination object already exists"));
         }
         let head = HeadObjectInput {
@@ -151,39 +261,55 @@ impl VerifyingStore {
             ..Default::default()
         };
         let source = self.inner.head_object(sub_request(&req, head)).await?.output;
-        if let Some(ETagCondition::ETag(expected)) = &req.input.copy_source_if_match {
-            let matches = source.e_tag.as_ref().is_some_and(|etag| etag.strong_cmp(expected));
-            if !matches {
-                return Err(s3_error!(PreconditionFailed, "The source object's ETag does not match"));
-            }
+        let e_tag = source
+            .e_tag
+            .ok_or_else(|| s3_error!(InternalError, "the source has no ETag"))?;
+        if let Some(ETagCondition::ETag(expected)) = &input.copy_source_if_match
+            && !e_tag.strong_cmp(expected)
+        {
+            return Err(s3_error!(PreconditionFailed, "The source object's ETag does not match"));
         }
-        let checksum_sha256 = if wants_sha256 {
-            let mut hasher = Sha256::new();
-            let mut body = self.read(&req, &src_bucket, &src_key).await?;
-            while let Some(chunk) = body
-                .try_next()
-                .await
-                .map_err(|e| s3_error!(InternalError, "reading the source failed: {e}"))?
-            {
-                hasher.update(&chunk);
-            }
-            Some(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
+        let replaced = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let attributes: serde_json::Value = if replaced {
+            serde_json::to_value(Attributes {
+                user_metadata: input.metadata.clone(),
+                content_encoding: input.content_encoding.clone(),
+                content_type: input.content_type.clone(),
+                content_disposition: input.content_disposition.clone(),
+                content_language: input.content_language.clone(),
+                cache_control: input.cache_control.clone(),
+                expires: Attributes::expires_from(input.expires.clone()),
+                website_redirect_location: input.website_redirect_location.clone(),
+            })
+            .map_err(|e| s3_error!(InternalError, "{e}"))?
         } else {
-            None
+            match std::fs::read(self.files.metadata(&src_bucket, &src_key)) {
+                Ok(json) => serde_json::from_slice(&json).map_err(|e| s3_error!(InternalError, "{e}"))?,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+                Err(err) => return Err(io_failure(err)),
+            }
         };
-        let put = PutObjectInput {
-            bucket: req.input.bucket.clone(),
-            key: req.input.key.clone(),
-            body: Some(self.read(&req, &src_bucket, &src_key).await?),
-            content_length: source.content_length,
-            content_type: source.content_type.clone(),
-            checksum_sha256: checksum_sha256.clone(),
-            ..Default::default()
-        };
-        let written = self.inner.put_object(sub_request(&req, put)).await?.output;
+        let temp = self.files.temp_file();
+        let checksum_sha256 = transfer::copy(
+            self.files.object(&src_bucket, &src_key)?,
+            temp.path().to_owned(),
+            wants_sha256,
+        )
+        .await?;
+        self.install(
+            &input.bucket,
+            &input.key,
+            temp,
+            &attributes,
+            e_tag.value(),
+            checksum_sha256.as_deref(),
+        )?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
-                e_tag: written.e_tag,
+                e_tag: Some(e_tag),
                 checksum_sha256,
                 last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
                 ..Default::default()
@@ -192,16 +318,20 @@ impl VerifyingStore {
         }))
     }
 
-    async fn read<T: Clone>(&self, req: &S3Request<T>, bucket: &str, key: &str) -> S3Result<StreamingBlob> {
-        let get = GetObjectInput {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            ..Default::default()
+    /// s3s-fs answers (headers, range checks); the body is read again from the same file in
+    /// large chunks (s3s-fs reads 4 KiB at a time).
+    async fn streamed_get(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let object = self.files.object(&req.input.bucket, &req.input.key)?;
+        let range = req.input.range;
+        let mut answer = self.inner.get_object(req).await?;
+        let size = std::fs::metadata(&object).map_err(io_failure)?.len();
+        let span = match range {
+            Some(range) => range.check(size).map_err(|_| s3_error!(InvalidRange))?,
+            None => 0..size,
         };
-        let output = self.inner.get_object(sub_request(req, get)).await?.output;
-        output
-            .body
-            .ok_or_else(|| s3_error!(InternalError, "the source has no body"))
+        let stream = transfer::stream_file(&object, span.start, span.end - span.start).map_err(io_failure)?;
+        answer.output.body = Some(StreamingBlob::wrap(stream));
+        Ok(answer)
     }
 }
 
