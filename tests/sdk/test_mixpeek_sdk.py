@@ -300,9 +300,9 @@ def test_a_full_quota_surfaces_as_forbidden():
 
 
 def test_the_readme_example_runs(tenant):
-    """README.md's "Using Mixpeek's SDK" snippet, run as written with a tenant's `dev.env`."""
+    """README.md's Python snippet ("Upload a file"), run as written with a tenant's `dev.env`."""
     readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
-    section = readme.split("## Using Mixpeek's SDK", 1)[1]
+    section = readme.split("## Upload a file", 1)[1]
     snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
     env = dict(
         os.environ,
