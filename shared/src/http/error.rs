@@ -343,6 +343,15 @@ impl From<TenancyError> for ApiError {
                 };
                 ApiError::bad_request(message, code, json!({ "name": name }))
             }
+            TenancyError::NotEmpty { resource, id, holds } => ApiError::Conflict {
+                message,
+                code: if resource == "bucket" {
+                    "bucket_not_empty"
+                } else {
+                    "namespace_not_empty"
+                },
+                details: Some(json!({ "resource": resource, "id": id, "holds": holds })),
+            },
             TenancyError::Failure(failure) => failure.into(),
         }
     }

@@ -1,6 +1,11 @@
 //! Per-bucket counters: uploads and bytes per status, changed in the same transactions that
 //! change an upload's status, so List Uploads can answer `total` and `stats` for a whole
 //! bucket with one read.
+//!
+//! Deleting a bucket marks its counters item `deleted`, on the condition that every count is
+//! zero, and every counters change is conditional on that mark's absence: so a bucket is
+//! deleted only when empty, and no upload can be created in it afterwards, even by a warm
+//! container that still holds the bucket in its directory cache.
 
 use super::{Store, key_pair};
 use crate::aws::invalid_request;
@@ -11,6 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 const COUNTERS: &str = "counters";
+const DELETED: &str = "deleted";
 
 fn count_attr(status: UploadStatus) -> String {
     format!("count_{status}")
@@ -80,10 +86,37 @@ impl Store {
             .key(pk.0, AttributeValue::S(pk.1))
             .key(sk.0, AttributeValue::S(sk.1))
             .update_expression(format!("ADD {}", clauses.join(", ")))
-            .set_expression_attribute_names(Some(names))
+            .condition_expression("attribute_not_exists(#deleted)")
+            .set_expression_attribute_names(Some({
+                names.insert("#deleted".to_owned(), DELETED.to_owned());
+                names
+            }))
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(invalid_request("counters update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Marks the bucket's counters deleted, on the condition that it holds no upload.
+    pub(super) fn counters_close(&self, bucket_id: &BucketId) -> Result<TransactWriteItem, Failure> {
+        let mut names = HashMap::from([("#deleted".to_owned(), DELETED.to_owned())]);
+        let mut clauses = vec!["attribute_not_exists(#deleted)".to_owned()];
+        for (i, status) in UploadStatus::ALL.into_iter().enumerate() {
+            names.insert(format!("#c{i}"), count_attr(status));
+            clauses.push(format!("(attribute_not_exists(#c{i}) OR #c{i} = :zero)"));
+        }
+        let [pk, sk] = key_pair(bucket_id.to_string(), COUNTERS);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(pk.0, AttributeValue::S(pk.1))
+            .key(sk.0, AttributeValue::S(sk.1))
+            .update_expression("SET #deleted = :deleted")
+            .condition_expression(clauses.join(" AND "))
+            .set_expression_attribute_names(Some(names))
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+            .expression_attribute_values(":deleted", AttributeValue::Bool(true))
+            .build()
+            .map_err(invalid_request("counters close"))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 

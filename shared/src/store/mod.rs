@@ -7,13 +7,13 @@
 //! |-----------------|------------------------------|-------------|----------|
 //! | tenant          | `tnt_…`                      | `tenant`    | — |
 //! | API key         | `key_…`                      | `api_key`   | — |
-//! | namespace       | `ns_…`                       | `namespace` | — |
+//! | namespace       | `ns_…`                       | `namespace` | — (`bucket_count`: its buckets) |
 //! | namespace name  | `nsname#<tenant_id>#<name>`  | `claim`     | — (carries a copy of the namespace) |
 //! | bucket          | `bkt_…`                      | `bucket`    | — |
 //! | bucket name     | `bktname#<namespace_id>#<name>` | `claim`  | — (carries a copy of the bucket) |
 //! | bucket object   | `obj_…`                      | `object`    | — |
 //! | hash marker     | `hash#<bucket_id>#<sha256>`  | `dedupe`    | — |
-//! | bucket counters | `bkt_…`                      | `counters`  | — |
+//! | bucket counters | `bkt_…`                      | `counters`  | — (`deleted` once the bucket is) |
 //! | tenant usage    | `tnt_…`                      | `usage`     | — |
 //! | key request counter | `rate#<key_id>#<epoch second>` | `rate` | — (expires a minute later) |
 //! | task            | `task_…`                     | `task`      | — |
@@ -77,7 +77,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 pub use listing::{IndexQuery, IndexRead, QueryError, ReadBudget};
-pub use tenancy::RATE_PREFIX;
+pub use tenancy::{RATE_PREFIX, RecordKind};
 pub use uploads::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY, record_expiry};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -96,6 +96,10 @@ pub enum Conflict {
     TaskChanged,
     /// The tenant's usage would grow past its quota.
     OverQuota,
+    /// The bucket or namespace the write belongs to was deleted.
+    Gone,
+    /// The bucket holds uploads, or the namespace buckets.
+    NotEmpty,
 }
 
 /// A write that did not happen: a condition that did not hold, or a failure.

@@ -1,18 +1,43 @@
+use super::completion::Condition;
+use super::transact::ConditionsFailed;
 use super::{Conflict, Item, Store, StoreError, key_pair, to_item};
-use crate::aws::sdk_failure;
+use crate::aws::{invalid_request, sdk_failure};
 use crate::errors::Failure;
 use crate::ids::{BucketId, KeyId, NamespaceId, TenantId};
 use crate::model::{ApiKeyRecord, Bucket, Namespace, Tenant};
 use crate::rate_limit::RateLimit;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 const TENANT: &str = "tenant";
 const API_KEY: &str = "api_key";
 const NAMESPACE: &str = "namespace";
 const BUCKET: &str = "bucket";
 const CLAIM: &str = "claim";
+/// A namespace's buckets, kept by the transactions that create and delete them.
+const BUCKET_COUNT: &str = "bucket_count";
+
+/// The tenancy records an operator lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Tenant,
+    Namespace,
+    Bucket,
+    ApiKey,
+}
+
+impl RecordKind {
+    fn sort_key(self) -> &'static str {
+        match self {
+            RecordKind::Tenant => TENANT,
+            RecordKind::Namespace => NAMESPACE,
+            RecordKind::Bucket => BUCKET,
+            RecordKind::ApiKey => API_KEY,
+        }
+    }
+}
 /// Per-key, per-second request counters (`rate_limit`): `rate#<key_id>#<epoch second>`.
 pub const RATE_PREFIX: &str = "rate#";
 const RATE: &str = "rate";
@@ -57,8 +82,9 @@ impl Store {
         self.put_with_claim(record, claim).await
     }
 
-    /// Stores the bucket and claims its name within the namespace, atomically
-    /// (`Conflict::NameTaken` when the name is taken).
+    /// Stores the bucket, claims its name within the namespace and counts it in the
+    /// namespace, atomically (`Conflict::NameTaken` when the name is taken, `Conflict::Gone`
+    /// when the namespace was deleted).
     pub async fn put_bucket(&self, bucket: &Bucket) -> Result<(), StoreError> {
         let record = to_item(bucket, &key_pair(bucket.bucket_id.to_string(), BUCKET))?;
         let claim = claim_item(
@@ -66,7 +92,149 @@ impl Store {
             bucket.bucket_id.as_str(),
             bucket,
         )?;
-        self.put_with_claim(record, claim).await
+        let items = vec![
+            self.transact_put(record, None)?,
+            self.transact_put(claim, None)?,
+            self.namespace_buckets_add(&bucket.namespace_id, 1)?,
+        ];
+        match self.transact("put bucket", items).await? {
+            Ok(()) => Ok(()),
+            Err(ConditionsFailed(failed)) if failed.contains(&2) => Err(StoreError::Conflict(Conflict::Gone)),
+            Err(_) => Err(StoreError::Conflict(Conflict::NameTaken)),
+        }
+    }
+
+    /// Deletes the bucket and its name, on the condition that it holds no upload
+    /// (`Conflict::NotEmpty`; `Conflict::Gone` when it is deleted already). Its counters item
+    /// stays, marked deleted, so that no upload is created in it afterwards.
+    pub async fn delete_bucket(&self, bucket: &Bucket) -> Result<(), StoreError> {
+        let items = vec![
+            self.counters_close(&bucket.bucket_id)?,
+            self.transact_delete(bucket.bucket_id.as_str(), BUCKET, None)?,
+            self.transact_delete(
+                &bucket_claim(&bucket.namespace_id, &bucket.name),
+                CLAIM,
+                Some(bucket.bucket_id.as_str()),
+            )?,
+            self.namespace_buckets_add(&bucket.namespace_id, -1)?,
+        ];
+        match self.transact("delete bucket", items).await? {
+            Ok(()) => Ok(()),
+            Err(ConditionsFailed(failed)) if failed == [0] => Err(StoreError::Conflict(Conflict::NotEmpty)),
+            Err(_) => Err(StoreError::Conflict(Conflict::Gone)),
+        }
+    }
+
+    /// Deletes the namespace and its name, on the condition that it counts no bucket
+    /// (`Conflict::NotEmpty`, or `Conflict::Gone`). Namespaces stored before buckets were
+    /// counted count none: the caller also looks for their buckets.
+    pub async fn delete_namespace(&self, namespace: &Namespace) -> Result<(), StoreError> {
+        let empty = (
+            "attribute_exists(pk) AND (attribute_not_exists(#count) OR #count <= :zero)".to_owned(),
+            HashMap::from([("#count".to_owned(), BUCKET_COUNT.to_owned())]),
+            HashMap::from([(":zero".to_owned(), AttributeValue::N("0".to_owned()))]),
+        );
+        let items = vec![
+            self.transact_delete_if(namespace.namespace_id.as_str(), NAMESPACE, empty)?,
+            self.transact_delete(
+                &namespace_claim(&namespace.tenant_id, &namespace.name),
+                CLAIM,
+                Some(namespace.namespace_id.as_str()),
+            )?,
+        ];
+        match self.transact("delete namespace", items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => match self.namespace(&namespace.namespace_id).await? {
+                Some(_) => Err(StoreError::Conflict(Conflict::NotEmpty)),
+                None => Err(StoreError::Conflict(Conflict::Gone)),
+            },
+        }
+    }
+
+    /// Every tenant, namespace, bucket or API key record (`sk` = `kind`), optionally only
+    /// those whose `attribute` is `value`: a Scan of the whole table, uploads included, so
+    /// for operators, not for requests.
+    pub async fn scan_records<T: DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<T>, Failure> {
+        let mut filter = "#sk = :sk".to_owned();
+        let mut names = HashMap::from([("#sk".to_owned(), super::schema::SORT_KEY.to_owned())]);
+        let mut values = HashMap::from([(":sk".to_owned(), AttributeValue::S(kind.sort_key().to_owned()))]);
+        if let Some((attribute, value)) = only {
+            filter.push_str(" AND #only = :only");
+            names.insert("#only".to_owned(), attribute.to_owned());
+            values.insert(":only".to_owned(), AttributeValue::S(value.to_owned()));
+        }
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb()
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(&filter)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| sdk_failure("scan records", err))?;
+            for item in page.items.unwrap_or_default() {
+                records.push(super::from_item(item)?);
+            }
+            start = page.last_evaluated_key.filter(|key| !key.is_empty());
+            if start.is_none() {
+                return Ok(records);
+            }
+        }
+    }
+
+    /// `ADD bucket_count :delta` on the namespace, which must exist.
+    fn namespace_buckets_add(&self, namespace_id: &NamespaceId, delta: i64) -> Result<TransactWriteItem, Failure> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(
+                super::schema::PARTITION_KEY,
+                AttributeValue::S(namespace_id.to_string()),
+            )
+            .key(super::schema::SORT_KEY, AttributeValue::S(NAMESPACE.to_owned()))
+            .update_expression("ADD #count :delta")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#count", BUCKET_COUNT)
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .build()
+            .map_err(invalid_request("namespace bucket count"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Deletes an item that exists (and, for a name claim, still names `target_id`).
+    fn transact_delete(&self, pk: &str, sk: &str, target_id: Option<&str>) -> Result<TransactWriteItem, Failure> {
+        let condition = match target_id {
+            Some(id) => (
+                "target_id = :target".to_owned(),
+                HashMap::new(),
+                HashMap::from([(":target".to_owned(), AttributeValue::S(id.to_owned()))]),
+            ),
+            None => ("attribute_exists(pk)".to_owned(), HashMap::new(), HashMap::new()),
+        };
+        self.transact_delete_if(pk, sk, condition)
+    }
+
+    fn transact_delete_if(&self, pk: &str, sk: &str, condition: Condition) -> Result<TransactWriteItem, Failure> {
+        let (expression, names, values) = condition;
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key(super::schema::PARTITION_KEY, AttributeValue::S(pk.to_owned()))
+            .key(super::schema::SORT_KEY, AttributeValue::S(sk.to_owned()))
+            .condition_expression(expression)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(invalid_request("transactional Delete"))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     pub async fn tenant(&self, tenant_id: &TenantId) -> Result<Option<Tenant>, Failure> {

@@ -84,6 +84,7 @@ impl Store {
         items.extend(self.usage_move(None, Some(upload), Some(quota))?);
         match self.transact("insert upload", items).await? {
             Ok(()) => Ok(()),
+            Err(ConditionsFailed(failed)) if failed == [1] => Err(StoreError::Conflict(Conflict::Gone)),
             Err(ConditionsFailed(failed)) if failed == [2] => Err(StoreError::Conflict(Conflict::OverQuota)),
             Err(failed) => Err(Failure::bug(format!("a fresh upload id already existed: {failed:?}")).into()),
         }
@@ -126,6 +127,7 @@ impl Store {
             for upload in &missing {
                 items.push(self.transact_put(upload_item(upload)?, None)?);
             }
+            let counters_index = items.len();
             items.push(self.counters_add(&first.bucket_id, &missing)?);
             let usage_index = items.len();
             if let Some((tenant, delta)) = UsageDelta::of_new(&missing) {
@@ -142,6 +144,9 @@ impl Store {
                 }
                 Err(ConditionsFailed(failed)) if failed == [usage_index] => {
                     return Err(StoreError::Conflict(Conflict::OverQuota));
+                }
+                Err(ConditionsFailed(failed)) if failed == [counters_index] => {
+                    return Err(StoreError::Conflict(Conflict::Gone));
                 }
                 Err(_) => {}
             }

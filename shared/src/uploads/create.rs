@@ -83,6 +83,11 @@ where
                     return Err(exceeded.into());
                 }
             }
+            // Deleted since this container looked it up (its directory cache may lag).
+            Err(StoreError::Conflict(Conflict::Gone)) => {
+                let bucket_id = uploads.first().map(|u| u.bucket_id.to_string()).unwrap_or_default();
+                return Err(crate::errors::NotFound::new("bucket", bucket_id).into());
+            }
             Err(StoreError::Conflict(other)) => {
                 return Err(Failure::bug(format!("inserting uploads met {other:?}")).into());
             }
