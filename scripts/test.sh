@@ -24,7 +24,7 @@ export UPLOADS_TABLE=uploads-test UPLOADS_S3_BUCKET=uploads-test
 # Short enough for a test to watch a revoked key stop working; long enough that requests
 # in a test meet cached answers.
 export UPLOADS_DIRECTORY_TTL_SECS=2
-export UPLOADS_ADMIN="$BIN/uploads-admin"
+export UPLOADS_ADMIN="$BIN/uploads-admin" UPLOADS_CLI="$BIN/uploads"
 
 log "building the workspace and its tests"
 cargo build --workspace --all-targets
