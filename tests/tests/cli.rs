@@ -9,10 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn uploads(tenant: &Tenant, args: &[&str]) -> Output {
+    uploads_via(&api_url(), tenant, args)
+}
+
+fn uploads_via(api: &str, tenant: &Tenant, args: &[&str]) -> Output {
     let cli = std::env::var("UPLOADS_CLI").expect("UPLOADS_CLI is not set: run these tests through `make test`");
     std::process::Command::new(cli)
         .args(args)
-        .env("UPLOADS_API_URL", api_url())
+        .env("UPLOADS_API_URL", api)
         .env("UPLOADS_API_KEY", &tenant.api_key)
         .env("UPLOADS_NAMESPACE", &tenant.namespace.name)
         .env("UPLOADS_BUCKET", &tenant.bucket.name)
@@ -153,6 +157,59 @@ async fn list_get_delete_and_usage() {
     )
     .await;
     assert_eq!(usage, from_api);
+}
+
+/// Several files: one batch create, the PUTs, one batch confirm (counted at a proxy in front
+/// of the API); a file whose bytes the bucket holds is not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_files_go_through_one_batch_create_and_one_batch_confirm() {
+    let tenant = Tenant::new().await;
+    let (held, held_bytes) = file("held.bin", 1000, 10);
+    let original = json_of(&uploads(&tenant, &["put", path_arg(&held), "--json"]));
+    let dir = held.parent().expect("a directory").to_owned();
+    let mut files = vec![];
+    let mut expected = vec![];
+    for i in 0..11u64 {
+        let (path, bytes) = file(&format!("f{i}.txt"), 2000 + i as usize, 20 + i);
+        expected.push(sha256_hex(&bytes));
+        files.push(path);
+    }
+    let again = dir.join("held-again.bin");
+    std::fs::write(&again, &held_bytes).expect("a copy");
+    files.push(again);
+    expected.push(sha256_hex(&held_bytes));
+
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let proxy = api_tests::fault_proxy::FaultProxy::start(&api_url()).await;
+    let seen = calls.clone();
+    proxy.fail(
+        move |call| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.push(format!("{} {}", call.method, call.path));
+            }
+            false
+        },
+        api_tests::fault_proxy::throttled(),
+    );
+    let mut args = vec!["put", "--parallel", "3", "--json"];
+    args.extend(files.iter().map(|p| path_arg(p)));
+    let put = json_of(&uploads_via(proxy.url(), &tenant, &args));
+    let records = put.as_array().expect("records");
+    let hashes: Vec<&str> = records.iter().filter_map(|r| r["file_hash"].as_str()).collect();
+    assert_eq!(hashes, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(records.iter().all(|r| r["status"] == "COMPLETED"), "{put}");
+    assert_eq!(records[11]["duplicate_of_upload_id"], original[0]["upload_id"]);
+
+    let calls = calls.lock().expect("the calls").clone();
+    let uploads = format!("/v1/buckets/{}/uploads", tenant.bucket.name);
+    let count = |call: &str| calls.iter().filter(|c| c.as_str() == call).count();
+    assert_eq!(count(&format!("POST {uploads}/batch")), 1, "{calls:?}");
+    assert_eq!(count(&format!("POST {uploads}/confirm/batch")), 1, "{calls:?}");
+    assert_eq!(count(&format!("POST {uploads}")), 0, "no single create: {calls:?}");
+    assert!(
+        !calls.iter().any(|c| c.ends_with("/confirm")),
+        "no single confirm: {calls:?}"
+    );
 }
 
 #[tokio::test]

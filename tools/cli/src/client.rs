@@ -86,6 +86,18 @@ impl Api {
         self.call(Method::POST, self.uploads(), Some(body)).await
     }
 
+    /// Creates up to 100 uploads: `{uploads, total}` in request order.
+    pub async fn create_batch(&self, body: &Value) -> Result<Value, CallError> {
+        self.call(Method::POST, format!("{}/batch", self.uploads()), Some(body))
+            .await
+    }
+
+    /// Confirms up to 100 uploads in a task the API's worker runs.
+    pub async fn confirm_batch(&self, body: &Value) -> Result<Value, CallError> {
+        let url = format!("{}/confirm/batch", self.uploads());
+        self.call(Method::POST, url, Some(body)).await
+    }
+
     /// Confirms: at once, or (objects of 100 MiB or more) by the API's worker, when the answer
     /// is PROCESSING with a `task_id`.
     pub async fn confirm(&self, upload_id: &str) -> Result<Value, CallError> {

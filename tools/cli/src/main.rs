@@ -2,6 +2,7 @@
 //! `UPLOADS_NAMESPACE` and `UPLOADS_BUCKET` (what `.local/dev.env` holds); flags override.
 //! Exit codes: 0 done, 1 an API or transfer failure (its message on stderr), 2 a usage error.
 
+mod batch;
 mod client;
 mod put;
 
@@ -31,7 +32,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Uploads files: hashes each, creates its upload (bytes the bucket already holds are not
-    /// sent again), PUTs it to the presigned URL with a progress bar, and confirms it.
+    /// sent again), PUTs it to the presigned URL with a progress bar, and confirms it. Several
+    /// files go through batch create and batch confirm, `--parallel` PUTs at a time.
     Put {
         /// The files.
         #[arg(required = true)]
@@ -46,6 +48,9 @@ enum Command {
         /// without it such a file is printed PROCESSING, with the task to `wait` for.
         #[arg(long)]
         wait: bool,
+        /// How many files are sent at once when there are several.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
     },
     /// Prints one upload (with a download URL when it is COMPLETED).
     Get {
@@ -107,13 +112,14 @@ async fn run(cli: Cli) -> Result<Printed, CallError> {
             metadata,
             object_metadata,
             wait,
+            parallel,
         } => {
             let options = PutOptions {
                 metadata: object(metadata),
                 object_metadata: object(object_metadata),
                 wait,
             };
-            return put_files(&api, &files, &options, cli.json).await;
+            return put_files(&api, &files, &options, parallel, cli.json).await;
         }
         Command::Get { upload_id } => api.get_upload(&upload_id).await?,
         Command::List { filter, sort, limit } => {
@@ -140,13 +146,27 @@ async fn run(cli: Cli) -> Result<Printed, CallError> {
     Ok(Printed::Record(record))
 }
 
-async fn put_files(api: &Api, files: &[PathBuf], options: &PutOptions, json: bool) -> Result<Printed, CallError> {
+async fn put_files(
+    api: &Api,
+    files: &[PathBuf],
+    options: &PutOptions,
+    parallel: usize,
+    json: bool,
+) -> Result<Printed, CallError> {
     let bars = put::bars(!json && std::io::stdout().is_terminal());
+    let outcomes = match files {
+        [one] => vec![put::put_file(api, one, options, &bars).await],
+        many => batch::put_many(api, many, options, &bars, parallel).await,
+    };
     let mut records = Vec::new();
     let mut failed = Vec::new();
-    for path in files {
-        match put::put_file(api, path, options, &bars).await {
-            Outcome::Done { upload, transferred } => {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Done {
+                name,
+                upload,
+                transferred,
+            } => {
                 if !json {
                     let note = if transferred {
                         ""
@@ -155,7 +175,7 @@ async fn put_files(api: &Api, files: &[PathBuf], options: &PutOptions, json: boo
                     };
                     println!(
                         "{} {} {} sha256:{}{note}",
-                        path.display(),
+                        name,
                         upload["upload_id"].as_str().unwrap_or_default(),
                         upload["status"].as_str().unwrap_or_default(),
                         upload["file_hash"].as_str().unwrap_or_default(),

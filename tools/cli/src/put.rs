@@ -8,7 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const PUT_ATTEMPTS: u32 = 4;
@@ -24,6 +24,8 @@ pub struct PutOptions {
 pub enum Outcome {
     /// Confirmed (or already held): the upload as the API last answered it.
     Done {
+        /// The path as given.
+        name: String,
         upload: Value,
         transferred: bool,
     },
@@ -47,14 +49,18 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     }
 }
 
-pub async fn put_file(api: &Api, path: &Path, options: &PutOptions, bars: &MultiProgress) -> Outcome {
-    match put(api, path, options, bars).await {
-        Ok(outcome) => outcome,
-        Err(message) => Outcome::Failed(message),
-    }
+/// A file ready to create: its name, hash, size, type and the Create Upload body.
+pub struct Prepared {
+    pub path: PathBuf,
+    /// The path as the user gave it, for messages.
+    pub name: String,
+    pub filename: String,
+    pub size: u64,
+    pub content_type: String,
+    pub body: Value,
 }
 
-async fn put(api: &Api, path: &Path, options: &PutOptions, bars: &MultiProgress) -> Result<Outcome, String> {
+pub fn prepare(path: &Path, options: &PutOptions) -> Result<Prepared, String> {
     let name = path.display().to_string();
     let filename = path
         .file_name()
@@ -75,39 +81,77 @@ async fn put(api: &Api, path: &Path, options: &PutOptions, bars: &MultiProgress)
     if !options.object_metadata.is_empty() {
         body["object_metadata"] = Value::Object(options.object_metadata.clone());
     }
-    let created = api
-        .create_upload(&body)
-        .await
-        .map_err(|e| format!("{name}: create: {e}"))?;
-    if created["status"] == "COMPLETED" {
-        return Ok(Outcome::Done {
-            upload: created,
-            transferred: false,
-        });
+    Ok(Prepared {
+        path: path.to_owned(),
+        name,
+        filename,
+        size,
+        content_type,
+        body,
+    })
+}
+
+pub async fn put_file(api: &Api, path: &Path, options: &PutOptions, bars: &MultiProgress) -> Outcome {
+    let put = async {
+        let file = prepare(path, options)?;
+        let created = api
+            .create_upload(&file.body)
+            .await
+            .map_err(|e| format!("{}: create: {e}", file.name))?;
+        if created["status"] == "COMPLETED" {
+            return Ok(Outcome::Done {
+                name: file.name,
+                upload: created,
+                transferred: false,
+            });
+        }
+        let upload_id = created["upload_id"].as_str().unwrap_or_default().to_owned();
+        upload_bytes(api, &file, &created, bars, None).await?;
+        confirm(api, &file.name, &upload_id, options.wait).await
+    };
+    match put.await {
+        Ok(outcome) => outcome,
+        Err(message) => Outcome::Failed(message),
     }
-    let upload_id = created["upload_id"].as_str().unwrap_or_default().to_owned();
+}
+
+/// PUTs the file to the URL its upload was created with, with a bar of its own (and adds
+/// to `total` when given).
+pub async fn upload_bytes(
+    api: &Api,
+    file: &Prepared,
+    created: &Value,
+    bars: &MultiProgress,
+    total: Option<&ProgressBar>,
+) -> Result<(), String> {
     let url = created["presigned_url"]
         .as_str()
-        .ok_or_else(|| format!("{name}: the API gave no presigned_url"))?;
-    let bar = bars.add(progress_bar(&filename, size));
+        .ok_or_else(|| format!("{}: the API gave no presigned_url", file.name))?;
+    let bar = bars.add(progress_bar(&file.filename, file.size));
     let transfer = Transfer {
         api,
-        path,
+        path: &file.path,
         url,
-        content_type: &content_type,
-        size,
+        content_type: &file.content_type,
+        size: file.size,
         bar: &bar,
     };
     let sent = send_with_retries(&transfer).await;
     bar.finish_and_clear();
-    sent.map_err(|e| format!("{name}: upload: {e}"))?;
+    if let Some(total) = total {
+        total.inc(file.size);
+    }
+    sent.map_err(|e| format!("{}: upload: {e}", file.name))
+}
+
+async fn confirm(api: &Api, name: &str, upload_id: &str, wait: bool) -> Result<Outcome, String> {
     let confirmed = api
-        .confirm(&upload_id)
+        .confirm(upload_id)
         .await
         .map_err(|e| format!("{name}: confirm: {e}"))?;
     // The confirmation's answer is brief; the record is what the API holds now.
     let upload = match (confirmed["status"].as_str(), confirmed["task_id"].as_str()) {
-        (Some("PROCESSING"), Some(task_id)) if options.wait => {
+        (Some("PROCESSING"), Some(task_id)) if wait => {
             let task = wait_for_task(api, task_id).await.map_err(|e| format!("{name}: {e}"))?;
             if task["status"] != "COMPLETED" {
                 return Err(format!(
@@ -115,18 +159,19 @@ async fn put(api: &Api, path: &Path, options: &PutOptions, bars: &MultiProgress)
                     task["status"], task["error"]
                 ));
             }
-            api.get_upload(&upload_id).await.map_err(|e| format!("{name}: {e}"))?
+            api.get_upload(upload_id).await.map_err(|e| format!("{name}: {e}"))?
         }
         (Some("PROCESSING"), _) => confirmed,
-        _ => api.get_upload(&upload_id).await.map_err(|e| format!("{name}: {e}"))?,
+        _ => api.get_upload(upload_id).await.map_err(|e| format!("{name}: {e}"))?,
     };
     Ok(Outcome::Done {
+        name: name.to_owned(),
         upload,
         transferred: true,
     })
 }
 
-fn progress_bar(filename: &str, size: u64) -> ProgressBar {
+pub fn progress_bar(filename: &str, size: u64) -> ProgressBar {
     let bar = ProgressBar::new(size);
     if let Ok(style) =
         ProgressStyle::with_template("{msg:20!} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}")
