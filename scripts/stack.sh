@@ -188,7 +188,8 @@ start_s3() {
   local port=$1 root=$2 logfile=$3 port_file="$2.port"
   mkdir -p "$root"
   rm -f "$port_file"
-  spawn "$logfile" "${LOCAL_S3_BIN:-$BIN/local-s3}" --port "$port" --port-file "$port_file" --bucket "$UPLOADS_S3_BUCKET" "$root"
+  spawn "$logfile" "${LOCAL_S3_BIN:-$BIN/local-s3}" --port "$port" --port-file "$port_file" \
+    --bucket "$UPLOADS_S3_BUCKET" --cors-template "$ROOT/template.yaml" "$root"
   local deadline=$((SECONDS + 30))
   until [ -s "$port_file" ]; do
     [ $SECONDS -lt $deadline ] || die "local-s3 did not start (see $logfile)"

@@ -306,3 +306,101 @@ async fn reads_racing_writes_of_one_key_never_fail() {
         failures.first()
     );
 }
+
+/// The template's CORS rule for the bucket, as AWS would apply it.
+fn template_cors_rule() -> serde_norway::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let template: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml")).expect("YAML");
+    let buckets: Vec<&serde_norway::Value> = template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::S3::Bucket"))
+        .collect();
+    assert_eq!(buckets.len(), 1, "one bucket in the template");
+    buckets[0]["Properties"]["CorsConfiguration"]["CorsRules"][0].clone()
+}
+
+fn joined(list: &serde_norway::Value) -> String {
+    let items: Vec<&str> = list
+        .as_sequence()
+        .expect("a list")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    items.join(", ")
+}
+
+/// A browser's preflight and PUT to a presigned URL get the answers the template's CORS rule
+/// gives in AWS: the server reads that rule, and this test compares against it.
+#[tokio::test]
+async fn browsers_meet_the_templates_cors_rule() {
+    let tenant = Tenant::new().await;
+    let rule = template_cors_rule();
+    let key = unique_key("cors");
+    let bytes = random_bytes(1000, 7);
+    let sha256 = sha256_hex(&bytes);
+    let needs = PutRequirements {
+        content_type: "text/plain",
+        content_length: Some(bytes.len() as u64),
+        sha256_hex: Some(&sha256),
+    };
+    let url = tenant
+        .app
+        .objects
+        .presign_put(&key, &needs, Duration::from_secs(60))
+        .await
+        .expect("a URL")
+        .url;
+    let origin = "http://localhost:5173";
+    let preflight = |method: &'static str| {
+        api_tests::http()
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", method)
+            .header("Access-Control-Request-Headers", "content-type, x-amz-checksum-sha256")
+            .send()
+    };
+    let allowed = preflight("PUT").await.expect("a preflight");
+    assert_eq!(allowed.status(), 200);
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header(&allowed, "access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(
+        header(&allowed, "access-control-allow-methods"),
+        Some(joined(&rule["AllowedMethods"]))
+    );
+    assert_eq!(
+        header(&allowed, "access-control-allow-headers").as_deref(),
+        Some("content-type, x-amz-checksum-sha256")
+    );
+    assert_eq!(
+        header(&allowed, "access-control-max-age"),
+        rule["MaxAge"].as_u64().map(|n| n.to_string())
+    );
+    let refused = preflight("DELETE").await.expect("a preflight");
+    assert_eq!(refused.status(), 403, "the rule allows no DELETE");
+
+    let put = api_tests::http()
+        .put(&url)
+        .header("Origin", origin)
+        .header("content-type", "text/plain")
+        .header("x-amz-checksum-sha256", sha256_base64(&bytes))
+        .body(bytes)
+        .send()
+        .await
+        .expect("a PUT");
+    assert_eq!(put.status(), 200);
+    assert_eq!(header(&put, "access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(
+        header(&put, "access-control-expose-headers"),
+        Some(joined(&rule["ExposedHeaders"])),
+        "a browser reads the ETag only when it is exposed"
+    );
+}

@@ -7,6 +7,7 @@
 //! kernel picks a free port, which is printed and optionally written to `--port-file`, so
 //! test runs never race for a port.
 
+mod cors;
 mod keys;
 mod object_files;
 mod transfer;
@@ -35,6 +36,10 @@ struct Opt {
     /// More key pairs, `ACCESS_KEY_ID SECRET_ACCESS_KEY` per line, read on every request.
     #[arg(long, env = "LOCAL_S3_KEYS_FILE")]
     keys_file: Option<PathBuf>,
+    /// The SAM template whose S3 bucket's CORS rule this server applies (browsers PUT to
+    /// presigned URLs); without it, preflights are refused as by a bucket without CORS.
+    #[arg(long)]
+    cors_template: Option<PathBuf>,
     /// Buckets to create if they do not exist yet.
     #[arg(long = "bucket")]
     buckets: Vec<String>,
@@ -64,6 +69,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         });
         builder.build()
     };
+
+    let rules = match &opt.cors_template {
+        Some(path) => cors::rules_from_template(path)?,
+        None => Vec::new(),
+    };
+    let service = cors::WithCors::new(service, rules);
 
     let listener = TcpListener::bind(("127.0.0.1", opt.port)).await?;
     let addr = listener.local_addr()?;
