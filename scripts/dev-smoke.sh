@@ -79,6 +79,22 @@ fetched=$(curl -s "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_i
 download=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["presigned_url"] or "")' "$fetched")
 [ "$(curl -s "$download")" = hello ] || fail "the download URL did not return the bytes: $fetched"
 
+# README's "Upload a file" with the CLI, run as written, but with this run's env file, its
+# work directory for hello.txt and the build's target directory. The bytes are the ones
+# uploaded above, so the CLI finds them held and sends nothing.
+snippet=$(python3 -c '
+import sys
+section = open(sys.argv[1]).read().split("## Upload a file", 1)[1]
+print(section.split("```sh\n", 1)[1].split("```", 1)[0])' "$ROOT/README.md")
+snippet=${snippet//.local\/dev.env/$UPLOADS_DEV_ENV_FILE}
+snippet=${snippet//hello.txt/$WORK/hello.txt}
+snippet=${snippet//target\/debug\//$BIN/}
+cli_out=$(bash -euo pipefail -c "$snippet" 2>&1) || fail "README's CLI example failed: $cli_out"
+grep -q "COMPLETED sha256:$(sha256sum "$WORK/hello.txt" | cut -d' ' -f1) (the bucket already holds these bytes" <<<"$cli_out" \
+  || fail "README's CLI example printed: $cli_out"
+grep -q "^$upload_id " <<<"$cli_out" || fail "uploads list did not show the upload: $cli_out"
+echo "make dev: README's CLI example ran"
+
 # What a developer does beside a running make dev must not restart its functions (each
 # restart killed every function; .cargolambdaignore): git, and writes under .local/ and target/.
 # (git writes its index through a lock file, index.lock, on status, add and commit.)
@@ -135,4 +151,4 @@ read -r status download < <(python3 -c 'import json, sys; u = json.loads(sys.arg
 [ "$status" = COMPLETED ] || fail "after a restart the upload is $status"
 [ "$(curl -s "$download")" = hello ] || fail "after a restart the bytes are gone"
 press_ctrl_c
-echo "make dev: served the API, the printed curl example worked, async confirmation completed, a paused DynamoDB answered 503 within 10 s, Ctrl-C stopped everything, a second run reused the state"
+echo "make dev: served the API, the printed curl example worked, async confirmation completed, README's CLI example ran, a paused DynamoDB answered 503 within 10 s, Ctrl-C stopped everything, a second run reused the state"

@@ -29,8 +29,10 @@ pub async fn seed_dev(store: &Store, env_file: &Path, api_url: &str) -> Result<V
             (key.plaintext, namespace.name, bucket.name, true)
         }
     };
+    // Exported, so that `source .local/dev.env` hands them to the programs the shell runs
+    // (the `uploads` CLI, the SDK example), not only to the shell.
     let contents = format!(
-        "UPLOADS_API_URL={api_url}\nUPLOADS_API_KEY={api_key}\nUPLOADS_NAMESPACE={namespace}\nUPLOADS_BUCKET={bucket}\n"
+        "export UPLOADS_API_URL={api_url}\nexport UPLOADS_API_KEY={api_key}\nexport UPLOADS_NAMESPACE={namespace}\nexport UPLOADS_BUCKET={bucket}\n"
     );
     write_private(env_file, &contents).map_err(|err| {
         eprintln!("cannot write {}: {err}", env_file.display());
@@ -54,7 +56,7 @@ fn read_env(path: &Path) -> BTreeMap<String, String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .filter_map(|line| line.split_once('='))
+        .filter_map(|line| line.trim_start().trim_start_matches("export ").split_once('='))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect()
 }
