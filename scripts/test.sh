@@ -25,6 +25,11 @@ export UPLOADS_TABLE=uploads-test UPLOADS_S3_BUCKET=uploads-test
 # in a test meet cached answers.
 export UPLOADS_DIRECTORY_TTL_SECS=2
 export UPLOADS_ADMIN="$BIN/uploads-admin" UPLOADS_CLI="$BIN/uploads"
+# Test-only sizes (docs/testing.md): parts of 1 MiB (S3's floor is 5 MiB), and staged objects
+# over 16 MiB moved and hashed by the worker 16 MiB a run, so that test objects of a few MiB
+# take the paths (multipart copy, the hash carried across runs) of terabyte ones.
+export LOCAL_S3_MIN_PART_SIZE=1048576 UPLOADS_MIN_PART_SIZE_BYTES=1048576
+export UPLOADS_SINGLE_COPY_MAX_BYTES=16777216 UPLOADS_WORKER_BYTES_PER_RUN=16777216
 
 log "building the workspace and its tests"
 cargo build --workspace --all-targets

@@ -3,7 +3,7 @@
 use crate::calls::CallCounter;
 use crate::directory::{DEFAULT_TTL, Directory};
 use crate::dispatch::Dispatcher;
-use crate::objects::{DEFAULT_COPY_TIMEOUT, ObjectStore, SigningIdentity, signing_identity};
+use crate::objects::{DEFAULT_COPY_TIMEOUT, ObjectStore, SigningIdentity, SizeLimits, signing_identity};
 use crate::quota::Quota;
 use crate::rate_limit::RateLimit;
 use crate::store::Store;
@@ -37,6 +37,9 @@ pub struct Settings {
     /// `UPLOADS_QUOTA_MAX_FILE_SIZE_BYTES`: a tenant's storage limits (default 100 GiB,
     /// 10 000, 5 GiB), unless its record says otherwise.
     pub quota: Quota,
+    /// How large objects are handled (S3's limits unless a test lowers them; see
+    /// [`SizeLimits`]).
+    pub size_limits: SizeLimits,
 }
 
 impl Settings {
@@ -81,6 +84,14 @@ impl Settings {
                 max_bytes: number("UPLOADS_QUOTA_MAX_BYTES", Quota::DEFAULT.max_bytes)?,
                 max_pending_uploads: number("UPLOADS_QUOTA_MAX_PENDING_UPLOADS", Quota::DEFAULT.max_pending_uploads)?,
                 max_file_size_bytes: number("UPLOADS_QUOTA_MAX_FILE_SIZE_BYTES", Quota::DEFAULT.max_file_size_bytes)?,
+            },
+            size_limits: SizeLimits {
+                min_part_size_bytes: number("UPLOADS_MIN_PART_SIZE_BYTES", SizeLimits::S3.min_part_size_bytes)?,
+                single_copy_max_bytes: number("UPLOADS_SINGLE_COPY_MAX_BYTES", SizeLimits::S3.single_copy_max_bytes)?,
+                worker_bytes_per_run: match std::env::var("UPLOADS_WORKER_BYTES_PER_RUN") {
+                    Ok(_) => Some(number("UPLOADS_WORKER_BYTES_PER_RUN", 0u64)?),
+                    Err(_) => None,
+                },
             },
         })
     }
@@ -149,7 +160,8 @@ impl Wiring {
         let calls = CallCounter::default();
         let store = Store::new(sdk, &calls, &settings.table);
         let mut objects = ObjectStore::new(sdk, settings.s3_force_path_style, &calls, &settings.s3_bucket)
-            .with_copy_timeout(settings.copy_timeout);
+            .with_copy_timeout(settings.copy_timeout)
+            .with_limits(settings.size_limits);
         if settings.signing_secret.is_some() {
             objects = objects.awaiting_signing_identity();
         }

@@ -16,10 +16,9 @@ pub async fn forget(app: &App, upload: &Upload) -> Result<(), Failure> {
         // duplicates, so they are never deleted here.
         tracing::warn!(upload_id = %upload.upload_id, "a completed upload was removed by TTL");
     } else {
-        // Staged bytes, and bytes a confirmation copied before it was cut short.
-        app.objects
-            .delete_all(&[&upload.staging_key(), upload.final_key()])
-            .await?;
+        // Staged bytes (or a multipart upload's parts), and bytes a confirmation copied
+        // before it was cut short.
+        app.objects.remove_upload(upload).await?;
     }
     if !app.store.uncount_removed_upload(upload).await? {
         tracing::info!(upload_id = %upload.upload_id, "removal already counted");

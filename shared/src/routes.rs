@@ -44,6 +44,13 @@ pub const CONFIRM_UPLOAD: Route = Route {
     function: "confirm-upload",
 };
 
+/// Part URLs of a multipart upload, and the parts S3 holds (our extension).
+pub const UPLOAD_PARTS: Route = Route {
+    method: "POST",
+    path: "/v1/buckets/{bucket_identifier}/uploads/{upload_id}/parts",
+    function: "upload-parts",
+};
+
 pub const LIST_UPLOADS: Route = Route {
     method: "POST",
     path: "/v1/buckets/{bucket_identifier}/uploads/list",
@@ -83,6 +90,7 @@ pub const ALL: &[Route] = &[
     GET_UPLOAD,
     DELETE_UPLOAD,
     CONFIRM_UPLOAD,
+    UPLOAD_PARTS,
     LIST_UPLOADS,
     GET_TASK,
     GET_USAGE,

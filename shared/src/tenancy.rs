@@ -93,6 +93,15 @@ pub async fn create_bucket(
     max_file_size_bytes: Option<u64>,
 ) -> Result<Bucket, TenancyError> {
     check_name(name)?;
+    let largest = crate::model::multipart::MAX_OBJECT_SIZE_BYTES;
+    if max_file_size_bytes.is_some_and(|max| max == 0 || max > largest) {
+        return Err(Invalid::at(
+            vec![Loc::from("max_file_size_bytes")],
+            "value_error",
+            format!("a bucket's maximum file size is 1 to {largest} bytes (5 TiB, S3's largest object)"),
+        )
+        .into());
+    }
     store
         .namespace(namespace_id)
         .await?

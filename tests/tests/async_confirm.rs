@@ -218,6 +218,7 @@ async fn worker_runs_interrupted_or_repeated_converge_on_one_object() {
         &ConfirmRequest::default(),
         u64::MAX,
         None,
+        None,
     )
     .await
     .unwrap();

@@ -173,7 +173,7 @@ async fn a_ttl_removal_deletes_the_bytes_and_uncounts_the_upload_once() {
     // A confirmation of the first copied its bytes to the final key, then was cut short.
     let first_upload: bucket_uploads::model::Upload = serde_json::from_value(first.clone()).unwrap();
     let request = bucket_uploads::confirm::ConfirmRequest::default();
-    bucket_uploads::confirm::verify(&tenant.app.objects, &first_upload, &request, u64::MAX, None)
+    bucket_uploads::confirm::verify(&tenant.app.objects, &first_upload, &request, u64::MAX, None, None)
         .await
         .unwrap();
     assert!(tenant.app.objects.exists(first_upload.final_key()).await.unwrap());

@@ -108,9 +108,14 @@ fn the_seed_operations_keep_the_seeds_contract() {
         assert!(declared.is_superset(&names(&params)), "{operation_id}: {declared:?}");
     }
 
+    // The seed's fields, and our `parts` (multipart uploads), marked as ours.
     assert_eq!(
         property_names(&doc, "ConfirmUploadRequest"),
-        names(&["etag", "file_size_bytes", "auto_submit_batch"])
+        names(&["etag", "file_size_bytes", "auto_submit_batch", "parts"])
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["ConfirmUploadRequest"]["properties"]["parts"]["x-extension"],
+        true
     );
     assert!(property_names(&doc, "ConfirmUploadResponse").is_superset(&names(&[
         "upload_id",
@@ -153,10 +158,19 @@ fn the_seed_operations_keep_the_seeds_contract() {
 async fn upload_responses_declare_every_field_the_api_writes() {
     let doc = document();
     let tenant = api_tests::Tenant::new().await;
-    let upload = tenant
+    let single = tenant
         .create_upload(serde_json::json!({"filename": "a.txt", "content_type": "text/plain"}))
         .await;
-    let written: BTreeSet<String> = upload.as_object().expect("an object").keys().cloned().collect();
+    let multipart = tenant
+        .create_upload(serde_json::json!({
+            "filename": "b.bin", "content_type": "application/octet-stream",
+            "file_size_bytes": 3 << 20, "multipart": true
+        }))
+        .await;
+    let written: BTreeSet<String> = [single, multipart]
+        .iter()
+        .flat_map(|upload| upload.as_object().expect("an object").keys().cloned())
+        .collect();
     assert_eq!(written, property_names(&doc, "UploadResponse"));
 }
 

@@ -239,6 +239,7 @@ async fn confirm_item(app: &App, bucket: &Bucket, item: &ConfirmItem) -> Option<
             etag: item.etag.clone(),
             file_size_bytes: item.file_size_bytes,
             auto_submit_batch: false,
+            parts: Vec::new(),
         };
         confirm(app, bucket, upload, &request, Origin::BatchItem).await
     }

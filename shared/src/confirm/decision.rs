@@ -12,8 +12,9 @@ pub enum Origin<'a> {
     /// An item of a batch confirmation, run by the worker: like a client's, but never handed
     /// on to another task (the copy happens in S3, whatever the object's size).
     BatchItem,
-    /// The worker, running the task an earlier confirmation started.
-    Worker(&'a Task),
+    /// The worker, running the task an earlier confirmation started, until the run's
+    /// deadline.
+    Worker(&'a Task, Timestamp),
 }
 
 /// The next step of a confirmation.
@@ -44,7 +45,7 @@ pub fn next_step(upload: &Upload, now: Timestamp, origin: Origin<'_>) -> Step {
             UploadStatus::Completed => Step::Settled,
             UploadStatus::Failed => Step::Refuse,
         },
-        Origin::Worker(task) => {
+        Origin::Worker(task, _) => {
             let its_own = upload.task_id.as_ref() == Some(&task.task_id);
             if upload.status == UploadStatus::Processing && its_own && !task.status.is_terminal() {
                 Step::Verify
@@ -161,22 +162,22 @@ mod tests {
         let now = Timestamp::now();
         let running = task(TaskStatus::Pending);
         let mine = upload(UploadStatus::Processing, Some(running.task_id.clone()));
-        assert_eq!(next_step(&mine, now, Origin::Worker(&running)), Step::Verify);
+        assert_eq!(next_step(&mine, now, Origin::Worker(&running, now)), Step::Verify);
         let late = mine.expires_at.plus_seconds(3600);
         assert_eq!(
-            next_step(&mine, late, Origin::Worker(&running)),
+            next_step(&mine, late, Origin::Worker(&running, now)),
             Step::Verify,
             "it started in time"
         );
         let ended = task(TaskStatus::Failed);
         let ended_mine = upload(UploadStatus::Processing, Some(ended.task_id.clone()));
-        assert_eq!(next_step(&ended_mine, now, Origin::Worker(&ended)), Step::Settled);
+        assert_eq!(next_step(&ended_mine, now, Origin::Worker(&ended, now)), Step::Settled);
         let others = upload(UploadStatus::Processing, Some(TaskId::generate()));
-        assert_eq!(next_step(&others, now, Origin::Worker(&running)), Step::Settled);
+        assert_eq!(next_step(&others, now, Origin::Worker(&running, now)), Step::Settled);
         for status in [UploadStatus::Pending, UploadStatus::Completed, UploadStatus::Failed] {
             let settled = upload(status, Some(running.task_id.clone()));
             assert_eq!(
-                next_step(&settled, now, Origin::Worker(&running)),
+                next_step(&settled, now, Origin::Worker(&running, now)),
                 Step::Settled,
                 "{status}"
             );

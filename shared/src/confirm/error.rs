@@ -30,6 +30,21 @@ pub enum ConfirmError {
     Failed { upload_id: UploadId, message: String },
     #[error("The upload is {status} and cannot be confirmed now.")]
     NotPending { upload_id: UploadId, status: UploadStatus },
+    /// A multipart upload whose parts are not all there yet: the upload stays PENDING.
+    #[error("Not every part has been uploaded yet: missing {} (of {part_count}). PUT them (POST …/parts gives fresh URLs), then confirm again.", list(.missing))]
+    PartsMissing {
+        upload_id: UploadId,
+        missing: Vec<u32>,
+        part_count: u32,
+    },
+    /// S3 (or the check before it) refused the parts as they are: the upload stays PENDING,
+    /// and re-uploading the parts named fixes it.
+    #[error("The parts cannot complete the upload: {reason}")]
+    PartsRefused { upload_id: UploadId, reason: String },
+    /// A worker run used up its time with work left, saved in its task; the state machine
+    /// runs it again. Never answered to a client.
+    #[error("the confirmation goes on in the next run")]
+    Unfinished,
     /// The tenant's quota has no room for the stored bytes: the upload is (now) FAILED.
     #[error(transparent)]
     OverQuota(QuotaExceeded),
@@ -52,6 +67,9 @@ impl ConfirmError {
             ConfirmError::Expired { .. } => "upload_expired",
             ConfirmError::Failed { .. } => "upload_failed",
             ConfirmError::NotPending { .. } => "upload_not_pending",
+            ConfirmError::PartsMissing { .. } => "parts_not_uploaded",
+            ConfirmError::PartsRefused { .. } => "invalid_parts",
+            ConfirmError::Unfinished => "service_unavailable",
             ConfirmError::OverQuota(exceeded) => exceeded.code(),
             ConfirmError::Failure(Failure::Unavailable) => "service_unavailable",
             ConfirmError::Failure(Failure::Bug(_)) => "internal_error",
@@ -69,6 +87,15 @@ impl ConfirmError {
             other => other.to_string(),
         }
     }
+}
+
+/// `1, 2, 5` (the first 20, then how many more).
+fn list(numbers: &[u32]) -> String {
+    let mut shown: Vec<String> = numbers.iter().take(20).map(u32::to_string).collect();
+    if numbers.len() > 20 {
+        shown.push(format!("and {} more", numbers.len() - 20));
+    }
+    shown.join(", ")
 }
 
 /// What did not match, expected and actual.

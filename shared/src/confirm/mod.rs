@@ -10,14 +10,15 @@
 pub mod batch;
 mod decision;
 mod error;
+mod parts;
 mod request;
 mod verify;
 pub mod worker;
 
 pub use decision::{Origin, Step, next_step};
 pub use error::{ConfirmError, Mismatch};
-pub use request::ConfirmRequest;
-pub use verify::{Located, Rejection, Verdict, etags_match, locate, verify};
+pub use request::{ConfirmRequest, PartEtag};
+pub use verify::{Located, LongWork, Rejection, Verdict, etags_match, locate, verify};
 
 use crate::app::App;
 use crate::auth::Scope;
@@ -25,11 +26,15 @@ use crate::errors::Failure;
 use crate::errors::NotFound;
 use crate::ids::NamespaceId;
 use crate::ids::{BatchId, BucketRef, ObjectId, TaskId, UploadId, auto_batch_ids};
-use crate::model::{Bucket, ConfirmInputs, Task, TaskKind, TaskStatus, Upload, UploadStatus, Verified};
+use crate::model::{
+    Bucket, ConfirmInputs, ConfirmProgress, Task, TaskKind, TaskStatus, Upload, UploadStatus, Verified,
+};
+use crate::objects::RunBudget;
 use crate::quota::{Quota, UsageDelta};
 use crate::store::{Conflict, StoreError};
 use crate::time::Timestamp;
 use crate::uploads::{ReadError, load_upload};
+use parts::Parts;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -131,6 +136,14 @@ async fn verify_and_record(
     request: &ConfirmRequest,
     origin: Origin<'_>,
 ) -> Result<Upload, ConfirmError> {
+    if let Some(multipart) = &upload.multipart {
+        // A large object's parts are joined by the worker (S3 may take minutes to join
+        // thousands); a client's confirmation only checks they are all there.
+        let defer = matches!(origin, Origin::Client { run_async } if run_async || upload.counted_bytes() >= ASYNC_THRESHOLD_BYTES);
+        if parts::complete(app, &upload, multipart, request, !defer).await? == Parts::Ready {
+            return start_async(app, upload, request, bucket).await;
+        }
+    }
     let (located, quota) = tokio::join!(locate(&app.objects, &upload), tenant_quota(app, &upload));
     let (Some(located), quota) = (located?, quota?) else {
         return not_uploaded(app, &upload).await;
@@ -143,16 +156,45 @@ async fn verify_and_record(
             return start_async(app, upload, request, bucket).await;
         }
         Origin::Client { .. } | Origin::BatchItem => None,
-        Origin::Worker(task) => Some(task),
+        Origin::Worker(task, _) => Some(task),
     };
-    let verified = match verify(&app.objects, &upload, request, max_file_size_bytes, Some(located)).await {
+    let long_work = match origin {
+        Origin::Worker(task, deadline) => Some(LongWork {
+            budget: RunBudget {
+                deadline,
+                max_bytes: app.objects.limits().worker_bytes_per_run,
+            },
+            progress: task.progress.as_ref(),
+        }),
+        _ => None,
+    };
+    let verdict = verify(
+        &app.objects,
+        &upload,
+        request,
+        max_file_size_bytes,
+        Some(located),
+        long_work.as_ref(),
+    )
+    .await;
+    let verified = match verdict {
         Ok(Verdict::Verified(verified)) => verified,
+        Ok(Verdict::Unfinished(progress)) => {
+            let Some(task) = task else {
+                return Err(Failure::bug("long work outside the worker").into());
+            };
+            return save_progress(app, task, progress).await;
+        }
         // Hashing means reading the bytes, which only the worker does: a client's
         // confirmation becomes asynchronous, as the contract allows.
         Ok(Verdict::Unhashed) if matches!(origin, Origin::Client { .. }) => {
             return start_async(app, upload, request, bucket).await;
         }
-        Ok(Verdict::Unhashed) => return Err(Failure::bug("the worker was built without reading objects").into()),
+        Ok(Verdict::Unhashed) => {
+            return Err(
+                Failure::bug("an object that needs the worker's long runs was confirmed as a batch item").into(),
+            );
+        }
         Err(Rejection::Keep(ConfirmError::NotUploaded { .. })) => return not_uploaded(app, &upload).await,
         Err(Rejection::Keep(ConfirmError::Failure(Failure::Unavailable))) => return unavailable(app, &upload).await,
         Err(Rejection::Keep(err)) => return Err(err),
@@ -162,6 +204,21 @@ async fn verify_and_record(
     };
     let auto_batch = request.auto_submit_batch.then_some(&bucket.namespace_id);
     record(app, &upload, &verified, task, auto_batch, quota.as_ref()).await
+}
+
+/// Keeps where a worker run left off in its task, for the next run (the state machine
+/// runs the worker again on [`ConfirmError::Unfinished`]).
+async fn save_progress(app: &App, task: &Task, progress: ConfirmProgress) -> Result<Upload, ConfirmError> {
+    match app
+        .store
+        .update_task(&task.with_progress(progress, Timestamp::now()), task.status)
+        .await
+    {
+        Ok(()) => Err(ConfirmError::Unfinished),
+        // Another run changed the task: its outcome stands, and this run's work is dropped.
+        Err(StoreError::Conflict(_)) => Err(Failure::Unavailable.into()),
+        Err(StoreError::Failure(failure)) => Err(failure.into()),
+    }
 }
 
 /// The quota the upload counts against; none for uploads created before quotas.
@@ -337,7 +394,9 @@ async fn settled(app: &App, upload: &Upload) -> Result<Upload, ConfirmError> {
 async fn fail(app: &App, upload: &Upload, message: String) -> Result<bool, ConfirmError> {
     match app.store.fail_upload(&upload.fail(message), None).await {
         Ok(()) => {
-            remove_quietly(app, &[&upload.staging_key(), upload.final_key()]).await;
+            if let Err(err) = app.objects.remove_upload(upload).await {
+                tracing::warn!(error = %err, upload_id = %upload.upload_id, "a failed upload's bytes left for later removal");
+            }
             Ok(true)
         }
         Err(StoreError::Conflict(_)) => Ok(false),

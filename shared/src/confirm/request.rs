@@ -7,14 +7,24 @@ use serde_json::Value;
 
 const MAX_ETAG_LEN: usize = 1024;
 
-/// The body keys Confirm Upload accepts (the SDK's `ConfirmUploadRequest`).
-pub const ACCEPTED_KEYS: &[&str] = &["etag", "file_size_bytes", "auto_submit_batch"];
+/// The body keys Confirm Upload accepts (the SDK's `ConfirmUploadRequest`, and our `parts`).
+pub const ACCEPTED_KEYS: &[&str] = &["etag", "file_size_bytes", "auto_submit_batch", "parts"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfirmRequest {
     pub etag: Option<String>,
     pub file_size_bytes: Option<u64>,
     pub auto_submit_batch: bool,
+    /// Our extension, for multipart uploads: the parts as the client sent them (number and
+    /// the ETag S3 answered), checked against what S3 holds before it completes.
+    pub parts: Vec<PartEtag>,
+}
+
+/// A part as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartEtag {
+    pub part_number: u32,
+    pub etag: String,
 }
 
 impl ConfirmRequest {
@@ -41,8 +51,50 @@ impl ConfirmRequest {
             etag: etag.map(str::to_owned),
             file_size_bytes,
             auto_submit_batch,
+            parts: parts(body)?,
         })
     }
+}
+
+/// `parts`: `[{"part_number": 1, "etag": "…"}, …]` (absent or null: none).
+fn parts(body: &Value) -> Result<Vec<PartEtag>, Invalid> {
+    let items = match body.get("parts") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= 10_000 => items,
+        Some(_) => {
+            return Err(Invalid::at(
+                vec![Loc::from("body"), Loc::from("parts")],
+                "list_type",
+                "a list of at most 10000 {\"part_number\", \"etag\"} objects",
+            ));
+        }
+    };
+    let mut parsed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let number = item
+            .get("part_number")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (1..=10_000).contains(n));
+        let etag = item
+            .get("etag")
+            .and_then(Value::as_str)
+            .filter(|e| e.len() <= MAX_ETAG_LEN);
+        match (number, etag) {
+            (Some(part_number), Some(etag)) => parsed.push(PartEtag {
+                part_number,
+                etag: etag.to_owned(),
+            }),
+            _ => {
+                return Err(Invalid::at(
+                    vec![Loc::from("body"), Loc::from("parts"), Loc::from(i)],
+                    "value_error",
+                    "a part: {\"part_number\": 1 to 10000, \"etag\": the ETag S3 answered its PUT}",
+                ));
+            }
+        }
+    }
+    Ok(parsed)
 }
 
 impl From<&ConfirmInputs> for ConfirmRequest {
@@ -52,6 +104,7 @@ impl From<&ConfirmInputs> for ConfirmRequest {
             etag: inputs.etag.clone(),
             file_size_bytes: inputs.file_size_bytes,
             auto_submit_batch: inputs.auto_submit_batch,
+            parts: Vec::new(),
         }
     }
 }
@@ -85,7 +138,8 @@ mod tests {
             ConfirmRequest {
                 etag: Some("\"abc\"".into()),
                 file_size_bytes: Some(10),
-                auto_submit_batch: true
+                auto_submit_batch: true,
+                parts: Vec::new(),
             }
         );
     }

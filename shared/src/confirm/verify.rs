@@ -10,8 +10,8 @@
 use super::error::{ConfirmError, Mismatch};
 use super::request::ConfirmRequest;
 use crate::errors::Failure;
-use crate::model::{Upload, Verified};
-use crate::objects::{Copy, ObjectInfo, ObjectStore, unquote};
+use crate::model::{ConfirmProgress, PartPlan, Upload, Verified};
+use crate::objects::{Copy, Hashed, LargeCopy, ObjectInfo, ObjectStore, PartCopy, RunBudget, unquote};
 use crate::time::Timestamp;
 
 /// How often the copy is retried when the staged object changed under it.
@@ -44,10 +44,20 @@ impl From<Failure> for Rejection {
 #[derive(Debug)]
 pub enum Verdict {
     Verified(Verified),
+    /// A worker run used up its budget moving or hashing a large object: where it got.
+    Unfinished(ConfirmProgress),
     /// The bytes pass the checks and are at the final key, but S3 kept no SHA-256 of them
     /// (a store that computes no checksum on copy, or bytes put there another way), and this
-    /// function does not read objects: only the worker can hash them.
+    /// function does not read objects: only the worker can hash them. Or the staged object
+    /// is larger than one copy moves, which only the worker's runs can.
     Unhashed,
+}
+
+/// What a worker run may spend on a large object, and where earlier runs left it.
+#[derive(Debug, Clone)]
+pub struct LongWork<'a> {
+    pub budget: RunBudget,
+    pub progress: Option<&'a ConfirmProgress>,
 }
 
 /// Where HeadObject found an upload's bytes.
@@ -103,6 +113,7 @@ pub async fn verify(
     request: &ConfirmRequest,
     max_size: u64,
     located: Option<Located>,
+    long_work: Option<&LongWork<'_>>,
 ) -> Result<Verdict, Rejection> {
     let mut located = located;
     for _ in 0..MAX_COPY_ATTEMPTS {
@@ -123,6 +134,24 @@ pub async fn verify(
         }
         let (info, copied_hash) = match current {
             Located::Final(info) => (info.clone(), info.sha256_hex),
+            Located::Staged(info) if info.size > objects.limits().single_copy_max_bytes => {
+                let Some(work) = long_work else {
+                    return Ok(Verdict::Unhashed);
+                };
+                match copy_in_parts(objects, upload, &info, work).await? {
+                    LargeCopy::Copied => (info, None),
+                    LargeCopy::Unfinished { copy_upload_id } => {
+                        return Ok(Verdict::Unfinished(ConfirmProgress {
+                            copy_upload_id: Some(copy_upload_id),
+                            ..ConfirmProgress::default()
+                        }));
+                    }
+                    LargeCopy::PreconditionFailed | LargeCopy::SourceMissing => {
+                        located = located_final(objects, upload).await?;
+                        continue;
+                    }
+                }
+            }
             Located::Staged(info) => match objects
                 .copy_once(&upload.staging_key(), upload.final_key(), &info.etag)
                 .await?
@@ -137,10 +166,26 @@ pub async fn verify(
                 }
             },
         };
-        let file_hash = match copied_hash {
-            Some(hash) => hash,
-            None if !objects.reads_objects() => return Ok(Verdict::Unhashed),
-            None => objects
+        let file_hash = match (copied_hash, long_work) {
+            (Some(hash), _) => hash,
+            (None, _) if !objects.reads_objects() => return Ok(Verdict::Unhashed),
+            (None, Some(work)) => {
+                let from = work.progress.and_then(|p| p.hash.as_ref());
+                match objects
+                    .sha256_resumable(upload.final_key(), info.size, from, &work.budget)
+                    .await?
+                {
+                    Hashed::Done(hash) => hash,
+                    Hashed::Unfinished(hash) => {
+                        return Ok(Verdict::Unfinished(ConfirmProgress {
+                            hash: Some(hash),
+                            ..ConfirmProgress::default()
+                        }));
+                    }
+                    Hashed::Missing => return Err(not_uploaded(upload).into()),
+                }
+            }
+            (None, None) => objects
                 .sha256_hex(upload.final_key())
                 .await?
                 .ok_or_else(|| not_uploaded(upload))?,
@@ -149,6 +194,31 @@ pub async fn verify(
     }
     tracing::warn!(upload_id = %upload.upload_id, "the staged object kept changing during confirmation");
     Err(Failure::Unavailable.into())
+}
+
+/// One run's share of copying a staged object too large for CopyObject to its final key,
+/// cut as the upload was (so the copy's ETag is the staged one's).
+async fn copy_in_parts(
+    objects: &ObjectStore,
+    upload: &Upload,
+    staged: &ObjectInfo,
+    work: &LongWork<'_>,
+) -> Result<LargeCopy, Failure> {
+    let plan = match &upload.multipart {
+        Some(multipart) => PartPlan::of(multipart),
+        None => PartPlan::new(staged.size, None, objects.min_part_size()).map_err(Failure::bug)?,
+    };
+    let staging_key = upload.staging_key();
+    let copy = PartCopy {
+        from: &staging_key,
+        to: upload.final_key(),
+        etag: &staged.etag,
+        size: staged.size,
+        plan,
+        content_type: &upload.content_type,
+    };
+    let resume = work.progress.and_then(|p| p.copy_upload_id.as_deref());
+    objects.copy_in_parts(&copy, resume, &work.budget).await
 }
 
 /// The client's `etag` and `file_size_bytes`, the size declared at creation, and the

@@ -68,7 +68,11 @@ pub enum Ran {
 /// Runs one event of the state machine, within `deadline` (the invocation's).
 pub async fn handle(app: &App, event: WorkerEvent, deadline: Timestamp) -> Result<Ran, WorkerError> {
     match event {
-        WorkerEvent::Confirm { task_id } => Ok(Ran::Done(Box::new(run(app, &task_id).await?))),
+        WorkerEvent::Confirm { task_id } => match run_until(app, &task_id, deadline).await {
+            Ok(task) => Ok(Ran::Done(Box::new(task))),
+            Err(Unfinished) => Ok(Ran::More),
+            Err(Stopped(err)) => Err(err),
+        },
         WorkerEvent::ConfirmBatch { task_id } => {
             let task = current(app, &task_id).await?;
             Ok(batch::run(app, task, deadline).await?)
@@ -100,11 +104,38 @@ async fn current(app: &App, task_id: &TaskId) -> Result<Task, WorkerError> {
         .ok_or_else(|| WorkerError::Final(format!("unknown task {task_id}")))
 }
 
-/// Confirms the task's upload; returns the task, COMPLETED.
+/// Why a run of a single confirmation ended without its task.
+#[derive(Debug)]
+pub enum RunEnd {
+    /// Work is left (saved in the task) for the next run.
+    Unfinished,
+    Stopped(WorkerError),
+}
+use RunEnd::{Stopped, Unfinished};
+
+impl<E: Into<WorkerError>> From<E> for RunEnd {
+    fn from(err: E) -> Self {
+        Stopped(err.into())
+    }
+}
+
+/// Confirms the task's upload in one run of up to 15 minutes (Lambda's longest); returns the
+/// task, COMPLETED. Work left over is an error here: the state machine's runs go on with it.
 pub async fn run(app: &App, task_id: &TaskId) -> Result<Task, WorkerError> {
+    match run_until(app, task_id, Timestamp::now().plus_seconds(900)).await {
+        Ok(task) => Ok(task),
+        Err(Unfinished) => Err(WorkerError::Retryable("work is left for another run".into())),
+        Err(Stopped(err)) => Err(err),
+    }
+}
+
+/// Confirms the task's upload within `deadline`; returns the task, COMPLETED.
+pub async fn run_until(app: &App, task_id: &TaskId, deadline: Timestamp) -> Result<Task, RunEnd> {
     let (task, upload) = load(app, task_id).await?;
     let TaskKind::Confirm { inputs, .. } = &task.kind else {
-        return Err(WorkerError::Final(format!("task {task_id} is not a confirmation")));
+        return Err(Stopped(WorkerError::Final(format!(
+            "task {task_id} is not a confirmation"
+        ))));
     };
     let bucket = app
         .store
@@ -112,8 +143,11 @@ pub async fn run(app: &App, task_id: &TaskId) -> Result<Task, WorkerError> {
         .await?
         .ok_or_else(|| WorkerError::Final(format!("unknown bucket {}", upload.bucket_id)))?;
     let request = ConfirmRequest::from(inputs);
-    confirm(app, &bucket, upload, &request, Origin::Worker(&task)).await?;
-    current(app, task_id).await
+    match confirm(app, &bucket, upload, &request, Origin::Worker(&task, deadline)).await {
+        Ok(_) => Ok(current(app, task_id).await?),
+        Err(ConfirmError::Unfinished) => Err(Unfinished),
+        Err(err) => Err(Stopped(err.into())),
+    }
 }
 
 /// Marks the task and its upload FAILED with `message` (the state machine's `Catch`) and
@@ -136,9 +170,7 @@ pub async fn fail(app: &App, task_id: &TaskId, message: &str) -> Result<Task, Wo
     }
     let task = current(app, task_id).await?;
     if task.status == TaskStatus::Failed {
-        app.objects
-            .delete_all(&[&upload.staging_key(), upload.final_key()])
-            .await?;
+        app.objects.remove_upload(&upload).await?;
     }
     Ok(task)
 }

@@ -324,6 +324,14 @@ impl From<ConfirmError> for ApiError {
             }
             ConfirmError::Failed { upload_id, .. } => json!({ "upload_id": upload_id }),
             ConfirmError::NotPending { upload_id, status } => json!({ "upload_id": upload_id, "status": status }),
+            ConfirmError::PartsMissing {
+                upload_id,
+                missing,
+                part_count,
+            } => json!({ "upload_id": upload_id, "missing_parts": missing, "part_count": part_count }),
+            ConfirmError::PartsRefused { upload_id, .. } => json!({ "upload_id": upload_id }),
+            // Only the worker sees it; should it escape, the client retries.
+            ConfirmError::Unfinished => return Failure::Unavailable.into(),
         };
         ApiError::bad_request(message, code, details)
     }

@@ -5,6 +5,7 @@ mod batch;
 mod blob_type;
 mod completion;
 mod counts;
+pub mod multipart;
 mod object;
 mod status;
 mod task;
@@ -15,11 +16,12 @@ pub use batch::{Batch, BatchView};
 pub use blob_type::BlobType;
 pub use completion::{Completion, Verified};
 pub use counts::{BucketCounts, StatusCount};
+pub use multipart::{Multipart, PartPlan, PartUrl, UploadedPart};
 pub use object::{BucketObject, HashMarker};
 pub use status::{TaskStatus, UploadStatus};
 pub use task::{
     BATCH_CONFIRM_TASK_TYPE, BATCH_TASK_TYPE, BatchConfirmInputs, BatchInputs, CONFIRM_TASK_TYPE, ConfirmInputs,
-    ConfirmItem, ConfirmOutputs, ItemResult, Task, TaskData, TaskKind, TaskView,
+    ConfirmItem, ConfirmOutputs, ConfirmProgress, HashProgress, ItemResult, Task, TaskData, TaskKind, TaskView,
 };
 pub use tenancy::{ApiKeyRecord, Bucket, Namespace, Tenant};
 pub use upload::{JsonMap, STAGING_PREFIX, Transition, Upload};

@@ -21,6 +21,32 @@ pub struct Task {
     pub error_message: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Where a confirmation of an object too large for one worker run stands between runs
+    /// (stored, never shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ConfirmProgress>,
+}
+
+/// Where a long confirmation left off: the multipart copy to the final key under way, and
+/// the SHA-256 of the final object's first bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmProgress {
+    /// S3's id of the multipart copy to the final key (objects above one CopyObject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_upload_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<HashProgress>,
+    /// The runs that ended with work left.
+    #[serde(default)]
+    pub runs: u32,
+}
+
+/// How far a hash of an object got: its first `offset` bytes, and the hasher's state then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashProgress {
+    pub offset: u64,
+    /// The hasher's saved state, base64.
+    pub state: String,
 }
 
 /// What a task does, with what, and (once done) what came of it; `task_type` on the wire
@@ -129,6 +155,17 @@ impl Task {
             error_message: None,
             created_at: now,
             updated_at: now,
+            progress: None,
+        }
+    }
+
+    /// The task with `progress` saved, one more run counted.
+    pub fn with_progress(&self, progress: ConfirmProgress, now: Timestamp) -> Task {
+        let runs = self.progress.as_ref().map_or(0, |p| p.runs) + 1;
+        Task {
+            progress: Some(ConfirmProgress { runs, ..progress }),
+            updated_at: now,
+            ..self.clone()
         }
     }
 

@@ -1,4 +1,4 @@
-use super::{BlobType, UploadStatus};
+use super::{BlobType, Multipart, UploadStatus};
 use crate::ids::BucketId;
 use crate::ids::{ObjectId, TaskId, TenantId, UploadId};
 use crate::time::Timestamp;
@@ -64,6 +64,10 @@ pub struct Upload {
     /// none and count against nothing.
     #[serde(default, skip_serializing)]
     pub tenant_id: Option<TenantId>,
+    /// Our extension: the upload's S3 multipart upload, when created with `multipart`
+    /// (absent otherwise, so Mixpeek's clients never see it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<Multipart>,
 }
 
 /// One status change of one upload. The store applies it as one conditional write (the

@@ -9,9 +9,13 @@
 //! ([`presign`]).
 
 mod addressing;
+mod large;
+mod multipart;
 mod presign;
 pub mod signing_identity;
 
+pub use large::{Hashed, LargeCopy, PartCopy, RunBudget};
+pub use multipart::{Completed, PartRequest};
 pub use presign::Presigned;
 use presign::{Presigner, encode_key};
 pub use signing_identity::SigningIdentity;
@@ -40,6 +44,29 @@ pub struct ObjectStore {
     copy_timeout: Duration,
     /// Set by [`ObjectStore::reading_objects`] alone.
     reader: Option<ReadSha256>,
+    limits: SizeLimits,
+}
+
+/// The sizes that decide how large objects are handled. S3's own unless a test lowers them
+/// (so that a test object of a few MiB takes the paths of terabytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimits {
+    /// `UPLOADS_MIN_PART_SIZE_BYTES`: the smallest part (but the last) the S3 server takes.
+    pub min_part_size_bytes: u64,
+    /// `UPLOADS_SINGLE_COPY_MAX_BYTES`: the largest object one CopyObject copies; larger
+    /// ones are copied in parts by the worker.
+    pub single_copy_max_bytes: u64,
+    /// `UPLOADS_WORKER_BYTES_PER_RUN`: how much one worker run reads or copies at most
+    /// (unset: as much as its time allows).
+    pub worker_bytes_per_run: Option<u64>,
+}
+
+impl SizeLimits {
+    pub const S3: SizeLimits = SizeLimits {
+        min_part_size_bytes: crate::model::multipart::MIN_PART_SIZE_BYTES,
+        single_copy_max_bytes: crate::model::multipart::MAX_SINGLE_PUT_BYTES,
+        worker_bytes_per_run: None,
+    };
 }
 
 /// Reads an object whole and hashes it (`None`: no object).
@@ -92,7 +119,23 @@ impl ObjectStore {
             bucket,
             copy_timeout: DEFAULT_COPY_TIMEOUT,
             reader: None,
+            limits: SizeLimits::S3,
         }
+    }
+
+    /// Large objects handled within `limits` instead of S3's own.
+    pub fn with_limits(mut self, limits: SizeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> SizeLimits {
+        self.limits
+    }
+
+    /// The smallest part (but the last) of a multipart upload.
+    pub fn min_part_size(&self) -> u64 {
+        self.limits.min_part_size_bytes
     }
 
     /// Objects may be read whole ([`ObjectStore::sha256_hex`]). Only the worker reads: S3

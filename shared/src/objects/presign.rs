@@ -88,6 +88,19 @@ impl Presigner {
         headers: &[(&str, &str)],
         expires_in: Duration,
     ) -> Result<Presigned, Failure> {
+        self.url_with_query(method, key, &[], headers, expires_in).await
+    }
+
+    /// [`Presigner::url`] for a request that carries `query` parameters of its own (an
+    /// UploadPart's `partNumber` and `uploadId`), which the signature covers too.
+    pub async fn url_with_query(
+        &self,
+        method: &str,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        expires_in: Duration,
+    ) -> Result<Presigned, Failure> {
         let region = self
             .region
             .as_deref()
@@ -96,7 +109,12 @@ impl Presigner {
         let now = SystemTime::now();
         let lifetime = lifetime(expires_in, now, credentials.expiry())?;
         let identity: Identity = credentials.into();
-        let url = format!("{}{}", self.base, encode_key(key));
+        let mut url = format!("{}{}", self.base, encode_key(key));
+        if !query.is_empty() {
+            let mut own = form_urlencoded::Serializer::new(String::new());
+            own.extend_pairs(query.iter().copied());
+            url = format!("{url}?{}", own.finish());
+        }
         let mut settings = SigningSettings::default();
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(lifetime);
@@ -122,12 +140,13 @@ impl Presigner {
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|err| Failure::bug(format!("presigning: {err}")))?
             .into_parts();
-        let mut query = form_urlencoded::Serializer::new(String::new());
+        let mut signing = form_urlencoded::Serializer::new(String::new());
         for (name, value) in instructions.params() {
-            query.append_pair(name, value);
+            signing.append_pair(name, value);
         }
+        let separator = if url.contains('?') { '&' } else { '?' };
         Ok(Presigned {
-            url: format!("{url}?{}", query.finish()),
+            url: format!("{url}{separator}{}", signing.finish()),
             valid_until: now + lifetime,
         })
     }

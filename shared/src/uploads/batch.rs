@@ -11,7 +11,7 @@ use super::NewUpload;
 use super::create::{bucket_and_quota, build, max_file_size, with_put_url, within_quota};
 use crate::app::App;
 use crate::auth::Scope;
-use crate::errors::{Failure, Invalid, Loc, RequestError};
+use crate::errors::{Failure, FieldError, Invalid, Loc, RequestError};
 use crate::ids::{BucketRef, UploadId};
 use crate::model::{Bucket, JsonMap, Upload};
 use crate::time::Timestamp;
@@ -123,7 +123,12 @@ fn parse(body: Option<&Value>, max_file_size_bytes: u64) -> Result<Vec<NewUpload
         merge_into(&mut item, "metadata", shared_metadata.as_ref());
         merge_into(&mut item, "object_metadata", shared_object_metadata.as_ref());
         let item_loc = vec![Loc::from("body"), Loc::from("uploads"), Loc::from(i)];
-        match NewUpload::parse_at(Some(&item), item_loc, max_file_size_bytes) {
+        match NewUpload::parse_at(Some(&item), item_loc.clone(), max_file_size_bytes) {
+            Ok(new) if new.multipart.is_some() => errors.push(FieldError::new(
+                [item_loc, vec![Loc::from("multipart")]].concat(),
+                "value_error",
+                "Multipart uploads are created one at a time (POST …/uploads)",
+            )),
             Ok(new) => parsed.push(new),
             Err(Invalid(item_errors)) => errors.extend(item_errors),
         }

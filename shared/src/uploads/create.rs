@@ -3,6 +3,7 @@
 
 use super::NewUpload;
 use super::lookup::resolve_bucket;
+use super::multipart;
 use crate::app::App;
 use crate::auth::Scope;
 use crate::errors::{Failure, RequestError};
@@ -33,10 +34,20 @@ pub async fn create_upload(
     let (bucket, quota) = bucket_and_quota(app, scope, bucket).await?;
     let new = NewUpload::parse(body, max_file_size(&bucket, &quota))?;
     let checksum_required = new.checksum_required;
+    let multipart = new.multipart;
     let deadline = app.objects.url_deadline().await?;
     let mut upload = build(app, scope, &bucket, new, UploadId::generate(), Timestamp::now()).await?;
     upload.expire_by(deadline);
-    within_quota(app, &[&upload], &quota, || app.store.insert_upload(&upload, &quota)).await?;
+    if let Some(ask) = multipart {
+        multipart::start(app, &mut upload, ask).await?;
+    }
+    if let Err(err) = within_quota(app, &[&upload], &quota, || app.store.insert_upload(&upload, &quota)).await {
+        multipart::abandon(app, &upload).await;
+        return Err(err);
+    }
+    if upload.multipart.is_some() {
+        return Ok(multipart::with_first_part_urls(app, upload).await?);
+    }
     Ok(with_put_url(app, upload, checksum_required).await?)
 }
 
@@ -120,7 +131,7 @@ pub(super) async fn build(
 /// A PENDING upload with a PUT URL valid until its `expires_at`, and a message saying which
 /// headers the PUT carries; any other upload as it is (nothing to upload).
 pub(super) async fn with_put_url(app: &App, mut upload: Upload, checksum_required: bool) -> Result<Upload, Failure> {
-    if upload.status != UploadStatus::Pending {
+    if upload.status != UploadStatus::Pending || upload.multipart.is_some() {
         return Ok(upload);
     }
     let needs = PutRequirements {

@@ -54,9 +54,7 @@ pub async fn delete_upload(
         }
         match app.store.delete_upload(&upload).await {
             Ok(()) => {
-                if delete_s3_object {
-                    remove_bytes(app, &upload).await;
-                }
+                remove_bytes(app, &upload, delete_s3_object).await;
                 return Ok(());
             }
             Err(StoreError::Conflict(_)) => {}
@@ -71,12 +69,18 @@ pub async fn delete_upload(
     Err(Failure::Unavailable.into())
 }
 
-/// The record is gone already, so a failed delete is logged, not answered: the staging
-/// prefix's lifecycle rule removes staged bytes, and only a confirmation that copied and
-/// then lost to this delete leaves a final copy, which it removes itself.
-async fn remove_bytes(app: &App, upload: &Upload) {
-    let staging_key = upload.staging_key();
-    if let Err(err) = app.objects.delete_all(&[&staging_key, upload.final_key()]).await {
+/// The bytes go unless the client asked to keep them; a multipart upload's parts always go
+/// (its upload is aborted: nothing can complete it any more). The record is gone already,
+/// so a failed delete is logged, not answered: the lifecycle rules remove staged bytes and
+/// parts, and only a confirmation that copied and then lost to this delete leaves a final
+/// copy, which it removes itself.
+async fn remove_bytes(app: &App, upload: &Upload, delete_s3_object: bool) {
+    let removed = if delete_s3_object {
+        app.objects.remove_upload(upload).await
+    } else {
+        app.objects.abort_parts(upload).await
+    };
+    if let Err(err) = removed {
         tracing::warn!(error = %err, upload_id = %upload.upload_id, "deleted upload's bytes left for the lifecycle rule");
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::errors::{Invalid, Loc};
 use crate::ids::UploadId;
+use crate::model::multipart::{MAX_PART_SIZE_BYTES, MAX_SINGLE_PUT_BYTES};
 use crate::model::{BlobType, Bucket, JsonMap, STAGING_PREFIX, Upload, UploadStatus};
 use crate::time::Timestamp;
 use crate::validate::FieldReader;
@@ -18,7 +19,7 @@ const MAX_METADATA_BYTES: usize = 16 * 1024;
 const MAX_METADATA_DEPTH: usize = 16;
 
 /// The body keys Create Upload accepts: the SDK's `CreateUploadRequest`, and our
-/// `checksum_required` extension.
+/// `checksum_required`, `multipart` and `part_size_bytes` extensions.
 pub const ACCEPTED_KEYS: &[&str] = &[
     "filename",
     "content_type",
@@ -32,6 +33,8 @@ pub const ACCEPTED_KEYS: &[&str] = &[
     "file_hash",
     "skip_duplicates",
     "checksum_required",
+    "multipart",
+    "part_size_bytes",
 ];
 
 /// A validated Create Upload request with every default applied.
@@ -54,6 +57,15 @@ pub struct NewUpload {
     /// Our extension: the upload URL signs `x-amz-checksum-sha256`, so S3 itself refuses
     /// other bytes (needs `file_hash`).
     pub checksum_required: bool,
+    /// Our extension: the file goes up in parts (`Some`), of the size asked for, if any.
+    pub multipart: Option<MultipartAsk>,
+}
+
+/// A multipart upload as asked for; the part size is settled at creation, against the
+/// S3 server's smallest part (`ObjectStore::min_part_size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MultipartAsk {
+    pub part_size_bytes: Option<u64>,
 }
 
 impl NewUpload {
@@ -130,6 +142,38 @@ impl NewUpload {
                 "checksum_required needs file_hash: the SHA-256 S3 is to enforce",
             );
         }
+        let multipart = r.optional_bool("multipart").unwrap_or(false);
+        let part_size_bytes = r
+            .optional_u64("part_size_bytes")
+            .and_then(|n| r.in_range("part_size_bytes", n, 1, MAX_PART_SIZE_BYTES));
+        if multipart && file_size_bytes.is_none() && r.is_absent("file_size_bytes") {
+            r.error(
+                "file_size_bytes",
+                "missing",
+                "A multipart upload needs file_size_bytes: it decides the parts",
+            );
+        }
+        if !multipart && file_size_bytes.is_some_and(|n| n > MAX_SINGLE_PUT_BYTES) {
+            r.error(
+                "multipart",
+                "value_error",
+                format!("A file over {MAX_SINGLE_PUT_BYTES} bytes (S3's largest single PUT) needs \"multipart\": true"),
+            );
+        }
+        if !multipart && part_size_bytes.is_some() {
+            r.error(
+                "part_size_bytes",
+                "value_error",
+                "part_size_bytes needs \"multipart\": true",
+            );
+        }
+        if multipart && checksum_required {
+            r.error(
+                "checksum_required",
+                "value_error",
+                "A multipart upload's parts carry their own checksums: give each part's SHA-256 when asking for its URL",
+            );
+        }
         r.finish()?;
 
         // `finish` succeeded, so every required field parsed; the `ok_or` arms cannot be taken.
@@ -151,6 +195,7 @@ impl NewUpload {
             skip_duplicates,
             file_hash,
             checksum_required,
+            multipart: multipart.then_some(MultipartAsk { part_size_bytes }),
         })
     }
 }
@@ -191,6 +236,7 @@ impl NewUpload {
             object_id: None,
             task_id: None,
             tenant_id: None,
+            multipart: None,
         }
     }
 }

@@ -2,13 +2,15 @@
 //!
 //! Built on s3s (SigV4 header and presigned-URL verification, including expiry and every
 //! signed header) and s3s-fs (objects as files), with checksum verification moved ahead of
-//! the write and S3's conditional, checksummed CopyObject (see `verifying_store`). It binds
-//! to 127.0.0.1 only. With `--port 0` the
-//! kernel picks a free port, which is printed and optionally written to `--port-file`, so
-//! test runs never race for a port.
+//! the write, S3's conditional, checksummed CopyObject (see `verifying_store`) and S3's
+//! multipart uploads (see `multipart`; `--min-part-size` lowers S3's 5 MiB floor for every
+//! part but the last, so tests can use small parts). It binds to 127.0.0.1 only. With
+//! `--port 0` the kernel picks a free port, which is printed and optionally written to
+//! `--port-file`, so test runs never race for a port.
 
 mod cors;
 mod keys;
+mod multipart;
 mod object_files;
 mod transfer;
 mod verifying_store;
@@ -40,6 +42,10 @@ struct Opt {
     /// presigned URLs); without it, preflights are refused as by a bucket without CORS.
     #[arg(long)]
     cors_template: Option<PathBuf>,
+    /// The smallest size CompleteMultipartUpload accepts for every part but the last, in
+    /// bytes: S3's 5 MiB by default; test runs lower it to keep their parts small.
+    #[arg(long, env = "LOCAL_S3_MIN_PART_SIZE", default_value_t = multipart::S3_MIN_PART_SIZE)]
+    min_part_size: u64,
     /// Buckets to create if they do not exist yet.
     #[arg(long = "bucket")]
     buckets: Vec<String>,
@@ -59,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let fs =
         s3s_fs::FileSystem::new(&opt.root).map_err(|err| format!("cannot serve {}: {err:?}", opt.root.display()))?;
-    let store = verifying_store::VerifyingStore::new(fs, opt.root.clone());
+    let store = verifying_store::VerifyingStore::new(fs, opt.root.clone(), opt.min_part_size);
     let service = {
         let mut builder = S3ServiceBuilder::new(store);
         builder.set_auth(keys::Keys {

@@ -23,8 +23,9 @@ pub struct Layout {
     temp_files: AtomicU64,
 }
 
-/// s3s-fs's `ObjectAttributes`, field for field (its JSON is the metadata file).
-#[derive(Debug, Default, serde::Serialize)]
+/// s3s-fs's `ObjectAttributes`, field for field (its JSON is the metadata file). A multipart
+/// upload keeps them from its creation to its completion.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Attributes {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_metadata: Option<Metadata>,
@@ -71,6 +72,11 @@ impl Layout {
             root,
             temp_files: AtomicU64::new(0),
         }
+    }
+
+    /// The directory that holds the buckets.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub fn bucket_exists(&self, bucket: &str) -> bool {
@@ -131,6 +137,12 @@ impl TempFile {
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(io_failure)?;
         }
+        std::fs::rename(&self.0, dest).map_err(io_failure)
+    }
+
+    /// Moves the file to `dest` in a directory that must exist (and is not created again
+    /// should it have been removed meanwhile).
+    pub fn move_to(self, dest: &Path) -> S3Result<()> {
         std::fs::rename(&self.0, dest).map_err(io_failure)
     }
 }

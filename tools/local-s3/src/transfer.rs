@@ -6,7 +6,8 @@ use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, TryStreamExt};
 use md5::Md5;
-use s3s::dto::StreamingBlob;
+use s3s::checksum::ChecksumHasher;
+use s3s::dto::{Checksum, StreamingBlob};
 use s3s::{S3Result, s3_error};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, Write};
@@ -20,10 +21,12 @@ const CHUNK: usize = 1 << 20;
 /// Chunks buffered ahead of the slowest consumer.
 const AHEAD: usize = 8;
 
-/// A received body's MD5 (hex: S3's ETag of a single-part object) and SHA-256 (base64).
+/// A received body's MD5 (hex: S3's ETag of a single-part object), SHA-256 (base64) and
+/// the other checksums asked for (base64).
 pub struct Received {
     pub md5_hex: String,
     pub sha256_base64: Option<String>,
+    pub others: Checksum,
 }
 
 /// Runs `each` on every chunk sent to `chunks`, on a blocking thread; gives `state` back.
@@ -48,6 +51,16 @@ fn hash<D: Digest>(digest: &mut D, chunk: &[u8]) -> std::io::Result<()> {
 /// Streams `body` into the file at `path`, computing its MD5 and, when asked, its SHA-256
 /// on the way.
 pub async fn receive(body: StreamingBlob, path: &Path, with_sha256: bool) -> S3Result<Received> {
+    receive_checked(body, path, with_sha256, None).await
+}
+
+/// [`receive`], with the checksums `others` is set up for computed too (on one more thread).
+pub async fn receive_checked(
+    body: StreamingBlob,
+    path: &Path,
+    with_sha256: bool,
+    others: Option<ChecksumHasher>,
+) -> S3Result<Received> {
     let file = std::fs::File::create(path).map_err(io_failure)?;
     let mut senders = Vec::new();
     let mut channel = || {
@@ -58,6 +71,12 @@ pub async fn receive(body: StreamingBlob, path: &Path, with_sha256: bool) -> S3R
     let writer = consume(channel(), file, |file, chunk| file.write_all(chunk));
     let md5 = consume(channel(), Md5::new(), hash);
     let sha256 = with_sha256.then(|| consume(channel(), Sha256::new(), hash));
+    let others = others.map(|hasher| {
+        consume(channel(), hasher, |hasher, chunk| {
+            hasher.update(chunk);
+            Ok(())
+        })
+    });
 
     let fed = feed(body, &senders).await;
     drop(senders);
@@ -67,11 +86,16 @@ pub async fn receive(body: StreamingBlob, path: &Path, with_sha256: bool) -> S3R
         Some(consumer) => Some(join(consumer).await?),
         None => None,
     };
+    let others = match others {
+        Some(consumer) => join(consumer).await?.finalize(),
+        None => Checksum::default(),
+    };
     fed?;
     written?;
     Ok(Received {
         md5_hex: hex::encode(md5?.finalize()),
         sha256_base64: sha256.map(|d| base64::engine::general_purpose::STANDARD.encode(d.finalize())),
+        others,
     })
 }
 
@@ -131,6 +155,21 @@ pub async fn copy(from: PathBuf, to: PathBuf, with_sha256: bool) -> S3Result<Opt
     };
     copied.map_err(io_failure)?;
     Ok(sha256.map(|d| base64::engine::general_purpose::STANDARD.encode(d)))
+}
+
+/// Writes the files `parts` one after the other to `to` (the kernel copies).
+pub async fn concatenate(parts: Vec<PathBuf>, to: PathBuf) -> S3Result<()> {
+    let writing = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut whole = std::fs::File::create(to)?;
+        for part in parts {
+            std::io::copy(&mut std::fs::File::open(part)?, &mut whole)?;
+        }
+        Ok(())
+    });
+    writing
+        .await
+        .map_err(|e| s3_error!(InternalError, "concatenation failed: {e}"))?
+        .map_err(io_failure)
 }
 
 fn sha256_of_file(path: &Path) -> std::io::Result<Vec<u8>> {

@@ -20,6 +20,11 @@
 //! file and its metadata files one after the other, and a HEAD between the two answered
 //! 500 where S3's reads are atomic. Only the operations the API and its tests use are
 //! delegated; the rest answer `NotImplemented`.
+//!
+//! Multipart uploads are this server's own too (`multipart`): s3s-fs ties an upload to the
+//! key pair that created it, while the API creates uploads with the functions' key and clients
+//! upload the parts through URLs another key signed, and it neither verifies a part's
+//! checksums nor lists parts with their ETags nor checks them on completion.
 
 use crate::object_files::{Attributes, InternalInfo, Layout, TempFile, io_failure};
 use crate::transfer;
@@ -33,18 +38,21 @@ use std::path::PathBuf;
 use tokio::sync::RwLock;
 
 pub struct VerifyingStore {
-    inner: s3s_fs::FileSystem,
-    files: Layout,
-    writes: RwLock<()>,
+    pub(crate) inner: s3s_fs::FileSystem,
+    pub(crate) files: Layout,
+    pub(crate) writes: RwLock<()>,
+    /// The smallest part but the last that CompleteMultipartUpload accepts.
+    pub(crate) min_part_size: u64,
 }
 
 impl VerifyingStore {
     /// `root` is the directory `inner` serves.
-    pub fn new(inner: s3s_fs::FileSystem, root: PathBuf) -> Self {
+    pub fn new(inner: s3s_fs::FileSystem, root: PathBuf, min_part_size: u64) -> Self {
         Self {
             inner,
             files: Layout::new(root),
             writes: RwLock::new(()),
+            min_part_size,
         }
     }
 }
@@ -62,8 +70,23 @@ async fn buffer(body: StreamingBlob) -> S3Result<Bytes> {
 }
 
 /// A request to the inner store shaped like `req` (credentials, headers) with another input.
-fn sub_request<T: Clone, U>(req: &S3Request<T>, input: U) -> S3Request<U> {
+pub(crate) fn sub_request<T: Clone, U>(req: &S3Request<T>, input: U) -> S3Request<U> {
     req.clone().map_input(|_| input)
+}
+
+/// Refuses bytes whose MD5 (hex) is not their declared Content-MD5 (base64).
+pub(crate) fn check_content_md5(declared: Option<&str>, md5_hex: &str) -> S3Result<()> {
+    let Some(declared) = declared else { return Ok(()) };
+    let declared = base64::engine::general_purpose::STANDARD
+        .decode(declared)
+        .map_err(|_| s3_error!(InvalidDigest))?;
+    if hex::encode(declared) != md5_hex {
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what was received."
+        ));
+    }
+    Ok(())
 }
 
 /// True when the request carries `If-None-Match: *`.
@@ -103,6 +126,49 @@ macro_rules! verifying_s3_impl {
             async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
                 let _reading = self.writes.read().await;
                 self.inner.head_object(req).await
+            }
+
+            async fn create_multipart_upload(
+                &self,
+                req: S3Request<CreateMultipartUploadInput>,
+            ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+                self.create_upload(req).await
+            }
+
+            async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+                self.receive_part(req).await
+            }
+
+            async fn upload_part_copy(
+                &self,
+                req: S3Request<UploadPartCopyInput>,
+            ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+                self.copy_part(req).await
+            }
+
+            async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+                self.list_upload_parts(req).await
+            }
+
+            async fn complete_multipart_upload(
+                &self,
+                req: S3Request<CompleteMultipartUploadInput>,
+            ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+                self.complete_upload(req).await
+            }
+
+            async fn abort_multipart_upload(
+                &self,
+                req: S3Request<AbortMultipartUploadInput>,
+            ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+                self.abort_upload(req).await
+            }
+
+            async fn list_multipart_uploads(
+                &self,
+                req: S3Request<ListMultipartUploadsInput>,
+            ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+                self.list_uploads(req).await
             }
 
             $(
@@ -157,17 +223,7 @@ impl VerifyingStore {
                 "The SHA256 you specified did not match the calculated checksum."
             ));
         }
-        if let Some(declared) = &input.content_md5 {
-            let declared = base64::engine::general_purpose::STANDARD
-                .decode(declared)
-                .map_err(|_| s3_error!(InvalidDigest))?;
-            if hex::encode(declared) != received.md5_hex {
-                return Err(s3_error!(
-                    BadDigest,
-                    "The Content-MD5 you specified did not match what was received."
-                ));
-            }
-        }
+        check_content_md5(input.content_md5.as_deref(), &received.md5_hex)?;
         let attributes = Attributes {
             user_metadata: input.metadata.take(),
             content_encoding: input.content_encoding.take(),
@@ -202,7 +258,7 @@ impl VerifyingStore {
 
     /// Moves a written object into place with its attributes and internal info, as s3s-fs
     /// would have written them. Called under the write lock.
-    fn install(
+    pub(crate) fn install(
         &self,
         bucket: &str,
         key: &str,
