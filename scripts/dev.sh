@@ -4,7 +4,8 @@
 # State lives in .local/dev and is reused by the next run. Ctrl-C stops everything.
 #
 # Ports: UPLOADS_DEV_API_PORT (9000), UPLOADS_DEV_S3_PORT (9001), UPLOADS_DEV_DYNAMODB_PORT (9002),
-# UPLOADS_DEV_MOTO_PORT (9003: IAM, Secrets Manager and the confirmation state machine).
+# UPLOADS_DEV_MOTO_PORT (9003: IAM, Secrets Manager and the confirmation state machine),
+# UPLOADS_DEV_PAGE_PORT (9004: the browser upload page, docs/browser.md; a free port if taken).
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -25,6 +26,7 @@ for port in "$API_PORT" "$S3_PORT" "$DYNAMODB_PORT" "$MOTO_PORT"; do
 done
 
 ensure_tools
+ensure_upload_page
 export_local_aws
 log "building"
 cargo build --workspace --bins
@@ -46,9 +48,14 @@ start_watch "$API_PORT" "$STATE/watch.log"
 
 # shellcheck disable=SC1090
 . "$ENV_FILE"
+# The browser upload page (tools/upload-page), with the dev bucket, namespace and key.
+PAGE_PORT=${UPLOADS_DEV_PAGE_PORT:-9004}
+if curl -s -o /dev/null "http://127.0.0.1:$PAGE_PORT"; then PAGE_PORT=0; fi
+start_upload_page "$PAGE_PORT" "$UPLOADS_API_URL" "$STATE/upload-page.log"
 cat <<MSG
 
 The API is running at $UPLOADS_API_URL  (logs: $STATE/*.log)
+Upload files from a browser (Uppy): $UPLOAD_PAGE_URL
 Credentials ($ENV_FILE):
 
 $(cat "$ENV_FILE")

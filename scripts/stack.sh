@@ -343,3 +343,50 @@ start_own_stack() {
   start_watch "$port" "$RUN_DIR/watch.log" --ignore-changes
   API_URL="http://127.0.0.1:$port"
 }
+
+# --- The browser upload page (tools/upload-page, docs/browser.md) ----------------------------
+# Its npm packages (Uppy's prebuilt bundle; puppeteer-core for tests/browser) go into
+# .local/upload-page, again whenever tools/upload-page/package-lock.json changes.
+UPLOAD_PAGE_DIR="$LOCAL/upload-page"
+ensure_upload_page() {
+  local tool="$ROOT/tools/upload-page"
+  if cmp -s "$tool/package-lock.json" "$UPLOAD_PAGE_DIR/installed.lock" \
+    && [ -f "$UPLOAD_PAGE_DIR/node_modules/uppy/dist/uppy.min.mjs" ]; then
+    return
+  fi
+  log "installing tools/upload-page/package.json (uppy, puppeteer-core) into .local/upload-page"
+  mkdir -p "$UPLOAD_PAGE_DIR"
+  cp "$tool/package.json" "$tool/package-lock.json" "$UPLOAD_PAGE_DIR/"
+  npm ci --no-audit --no-fund --loglevel=error --prefix "$UPLOAD_PAGE_DIR" >/dev/null \
+    || die "npm ci of tools/upload-page/package.json failed"
+  cp "$tool/package-lock.json" "$UPLOAD_PAGE_DIR/installed.lock"
+}
+
+# ensure_chromium: Debian's Chromium for the browser test (puppeteer-core never downloads one).
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+ensure_chromium() {
+  [ -x "$CHROMIUM" ] && return
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+    || die "the browser test needs Chromium at $CHROMIUM: apt-get install chromium (or set CHROMIUM)"
+  log "installing Chromium (apt-get install chromium) for the browser test"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; } \
+    || die "apt-get install chromium failed"
+}
+
+# start_upload_page PORT API_URL LOGFILE: tools/upload-page/serve.py on 127.0.0.1:PORT (0: a
+# free one), serving the page and forwarding its API calls to API_URL, with the bucket,
+# namespace and key of $UPLOADS_BUCKET, $UPLOADS_NAMESPACE, $UPLOADS_API_KEY; sets UPLOAD_PAGE_URL.
+start_upload_page() {
+  local port=$1 api_url=$2 logfile=$3 port_file="${3%.log}.port"
+  rm -f "$port_file"
+  spawn "$logfile" python3 "$ROOT/tools/upload-page/serve.py" --api "$api_url" --port "$port" \
+    --port-file "$port_file" --uppy-dist "$UPLOAD_PAGE_DIR/node_modules/uppy/dist"
+  local deadline=$((SECONDS + 15))
+  until [ -s "$port_file" ]; do
+    [ $SECONDS -lt $deadline ] || die "the upload page's server did not start (see $logfile)"
+    sleep 0.2
+  done
+  UPLOAD_PAGE_URL="http://127.0.0.1:$(cat "$port_file")/"
+}

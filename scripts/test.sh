@@ -8,7 +8,8 @@
 #
 # With arguments, runs only `cargo test ARGS…` against fresh services, e.g.
 #   scripts/test.sh -p api-tests --test confirm
-# and `scripts/test.sh --sdk [PYTEST ARGS…]` only Mixpeek's SDK tests.
+# and `scripts/test.sh --sdk [PYTEST ARGS…]` only Mixpeek's SDK tests, `scripts/test.sh --browser`
+# only the upload page's browser test.
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -19,6 +20,9 @@ cd "$ROOT"
 free_gb=$(df -Pk "$ROOT" | awk 'NR == 2 { print int($4 / 1048576) }')
 [ "$free_gb" -ge 10 ] || log "warning: only $free_gb GB free on $ROOT's disk; a cold run needs about 10 GB"
 ensure_tools
+# The upload page's test (tests/browser): Uppy and puppeteer-core, and Debian's Chromium.
+ensure_upload_page
+ensure_chromium
 export_local_aws
 export UPLOADS_TABLE=uploads-test UPLOADS_S3_BUCKET=uploads-test
 # Short enough for a test to watch a revoked key stop working; long enough that requests
@@ -62,6 +66,11 @@ if [ "${1:-}" = "--sdk" ]; then
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk "$@"
   exit
 fi
+if [ "${1:-}" = "--browser" ]; then
+  log "the upload page (Uppy) in headless Chromium (tests/browser)"
+  node tests/browser/upload.test.mjs
+  exit
+fi
 if [ $# -gt 0 ]; then
   log "cargo test $*"
   cargo test "$@"
@@ -74,6 +83,8 @@ cargo test --workspace --no-fail-fast || failed+=("cargo test")
 log "Mixpeek's Python SDK against the local stack (tests/sdk)"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk \
   || failed+=("Mixpeek SDK compatibility test")
+log "the upload page (Uppy) in headless Chromium (tests/browser)"
+node tests/browser/upload.test.mjs || failed+=("browser upload test")
 log "schemathesis against /openapi.json, two minutes (tests/api-fuzz)"
 scripts/fuzz-api.sh --api "$UPLOADS_TEST_API_URL" --max-time 120 || failed+=("schemathesis")
 log "template.yaml deployed on MiniStack and driven through its HttpApi (make rehearse)"
