@@ -1,8 +1,12 @@
 //! `uploads put` of several files: one batch create per 100 files, the PUTs `parallel` at a
-//! time under a total bar, then one batch confirm, whose task is followed to its end.
+//! time under a total bar, then one batch confirm, whose task is followed to its end. Files
+//! that go multipart (batch create refuses them) are sent one after the other afterwards,
+//! each `parallel` parts at a time.
 
 use crate::client::Api;
-use crate::put::{Outcome, Prepared, PutOptions, prepare, upload_bytes, wait_for_task};
+use crate::put::{
+    Outcome, Prepared, PutOptions, nothing_transferred, prepare, put_prepared, upload_bytes, wait_for_task,
+};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -20,25 +24,31 @@ enum Delivery {
     Failed(String),
 }
 
-pub async fn put_many(
-    api: &Api,
-    paths: &[PathBuf],
-    options: &PutOptions,
-    bars: &MultiProgress,
-    parallel: usize,
-) -> Vec<Outcome> {
+/// Each file's outcome, in the order given.
+pub async fn put_many(api: &Api, paths: &[PathBuf], options: &PutOptions, bars: &MultiProgress) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(paths.len());
-    let mut ready = Vec::with_capacity(paths.len());
-    for path in paths {
+    let (mut batched, mut batched_at) = (Vec::new(), Vec::new());
+    let mut parted = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
         match prepare(path, options) {
-            Ok(file) => ready.push(file),
-            Err(message) => outcomes.push(Outcome::Failed(message)),
+            Ok(file) if file.parts.is_some() => parted.push((i, file)),
+            Ok(file) => {
+                batched.push(file);
+                batched_at.push(i);
+            }
+            Err(message) => outcomes.push((i, Outcome::Failed(message))),
         }
     }
-    for chunk in ready.chunks(BATCH) {
-        outcomes.extend(put_chunk(api, chunk, bars, parallel).await);
+    let mut at = batched_at.into_iter();
+    for chunk in batched.chunks(BATCH) {
+        let done = put_chunk(api, chunk, bars, options.parallel).await;
+        outcomes.extend(at.by_ref().zip(done));
     }
-    outcomes
+    for (i, file) in parted {
+        outcomes.push((i, put_prepared(api, &file, options, bars).await));
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 async fn put_chunk(api: &Api, files: &[Prepared], bars: &MultiProgress, parallel: usize) -> Vec<Outcome> {
@@ -103,7 +113,7 @@ async fn put_chunk(api: &Api, files: &[Prepared], bars: &MultiProgress, parallel
             Delivery::Held(upload) => Outcome::Done {
                 name: file.name.clone(),
                 upload,
-                transferred: false,
+                note: nothing_transferred(),
             },
             Delivery::Failed(message) => Outcome::Failed(message),
             Delivery::Sent(id) => match confirmed.get(&id) {
@@ -111,7 +121,7 @@ async fn put_chunk(api: &Api, files: &[Prepared], bars: &MultiProgress, parallel
                     Ok(upload) => Outcome::Done {
                         name: file.name.clone(),
                         upload,
-                        transferred: true,
+                        note: None,
                     },
                     Err(err) => Outcome::Failed(format!("{}: {err}", file.name)),
                 },

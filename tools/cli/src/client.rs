@@ -99,10 +99,18 @@ impl Api {
     }
 
     /// Confirms: at once, or (objects of 100 MiB or more) by the API's worker, when the answer
-    /// is PROCESSING with a `task_id`.
-    pub async fn confirm(&self, upload_id: &str) -> Result<Value, CallError> {
+    /// is PROCESSING with a `task_id`. A multipart upload's body may list its parts' ETags,
+    /// which the API checks against what S3 holds.
+    pub async fn confirm(&self, upload_id: &str, body: Option<&Value>) -> Result<Value, CallError> {
         let url = format!("{}/{upload_id}/confirm", self.uploads());
-        self.call(Method::POST, url, None).await
+        self.call(Method::POST, url, body).await
+    }
+
+    /// A multipart upload's part URLs (`{"part_numbers": […], "checksums_sha256": […]}`, at
+    /// most 1000 a request) and the parts S3 holds already (`uploaded_parts`).
+    pub async fn parts(&self, upload_id: &str, body: &Value) -> Result<Value, CallError> {
+        let url = format!("{}/{upload_id}/parts", self.uploads());
+        self.call(Method::POST, url, Some(body)).await
     }
 
     pub async fn get_upload(&self, upload_id: &str) -> Result<Value, CallError> {

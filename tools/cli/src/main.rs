@@ -4,7 +4,10 @@
 
 mod batch;
 mod client;
+mod multipart;
+mod parts;
 mod put;
+mod resume;
 
 use clap::{Parser, Subcommand};
 use client::{Api, CallError, Target};
@@ -33,7 +36,9 @@ struct Cli {
 enum Command {
     /// Uploads files: hashes each, creates its upload (bytes the bucket already holds are not
     /// sent again), PUTs it to the presigned URL with a progress bar, and confirms it. Several
-    /// files go through batch create and batch confirm, `--parallel` PUTs at a time.
+    /// files go through batch create and batch confirm, `--parallel` PUTs at a time. Files
+    /// above `--multipart-threshold` go in parts, `--parallel` parts at a time, each checked
+    /// by S3 against its SHA-256.
     Put {
         /// The files.
         #[arg(required = true)]
@@ -48,9 +53,33 @@ enum Command {
         /// without it such a file is printed PROCESSING, with the task to `wait` for.
         #[arg(long)]
         wait: bool,
-        /// How many files are sent at once when there are several.
-        #[arg(long, default_value_t = 4)]
-        parallel: usize,
+        /// How many files are sent at once when there are several, and how many parts of a
+        /// multipart file.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+        parallel: u16,
+        /// Files larger than this many bytes go multipart (`64MiB`, `1G`, … are understood
+        /// too); files over 5 GiB always do.
+        #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = byte_count)]
+        multipart_threshold: u64,
+        /// The size of a multipart file's parts (by default 8 MiB), raised when the file
+        /// would need more than 10 000 parts.
+        #[arg(long, value_name = "BYTES", value_parser = byte_count)]
+        part_size: Option<u64>,
+    },
+    /// Finishes a multipart upload a put left half sent: checks that FILE is the upload's file
+    /// (its size, and its SHA-256 if declared), sends only the parts S3 does not hold, and
+    /// confirms.
+    Resume {
+        /// The upload's id (upl_…).
+        upload_id: String,
+        /// The file the upload was created for.
+        file: PathBuf,
+        /// Follows an asynchronous confirmation to its end.
+        #[arg(long)]
+        wait: bool,
+        /// How many parts are sent at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+        parallel: u16,
     },
     /// Prints one upload (with a download URL when it is COMPLETED).
     Get {
@@ -94,6 +123,27 @@ fn key_value(raw: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected key=value, got {raw:?}"))
 }
 
+/// A number of bytes: `1048576`, or with a binary unit, `8MiB`, `8M`, `1GiB`, `1G`, `512K`.
+fn byte_count(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a number of bytes such as 1048576 or 8MiB, got {raw:?}"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        "t" | "tib" => 40,
+        other => return Err(format!("unknown unit {other:?}: use K, M, G or T (binary: 1K is 1024)")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{raw} is too many bytes"))
+}
+
 fn object(pairs: Vec<(String, String)>) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
 }
@@ -113,13 +163,35 @@ async fn run(cli: Cli) -> Result<Printed, CallError> {
             object_metadata,
             wait,
             parallel,
+            multipart_threshold,
+            part_size,
         } => {
             let options = PutOptions {
                 metadata: object(metadata),
                 object_metadata: object(object_metadata),
                 wait,
+                multipart_threshold,
+                part_size,
+                parallel: usize::from(parallel),
             };
-            return put_files(&api, &files, &options, parallel, cli.json).await;
+            let bars = put::bars(!cli.json && std::io::stdout().is_terminal());
+            let outcomes = match files.as_slice() {
+                [one] => vec![put::put_file(&api, one, &options, &bars).await],
+                many => batch::put_many(&api, many, &options, &bars).await,
+            };
+            return print_outcomes(outcomes, cli.json);
+        }
+        Command::Resume {
+            upload_id,
+            file,
+            wait,
+            parallel,
+        } => {
+            let bars = put::bars(!cli.json && std::io::stdout().is_terminal());
+            let outcome = resume::resume(&api, &upload_id, &file, wait, usize::from(parallel), &bars)
+                .await
+                .unwrap_or_else(Outcome::Failed);
+            return print_outcomes(vec![outcome], cli.json);
         }
         Command::Get { upload_id } => api.get_upload(&upload_id).await?,
         Command::List { filter, sort, limit } => {
@@ -135,7 +207,7 @@ async fn run(cli: Cli) -> Result<Printed, CallError> {
             }
             api.list(&format!("?limit={limit}"), &body).await?
         }
-        Command::Confirm { upload_id } => api.confirm(&upload_id).await?,
+        Command::Confirm { upload_id } => api.confirm(&upload_id, None).await?,
         Command::Delete { upload_id } => {
             api.delete_upload(&upload_id).await?;
             return Ok(Printed::Line(format!("deleted {upload_id}")));
@@ -146,33 +218,16 @@ async fn run(cli: Cli) -> Result<Printed, CallError> {
     Ok(Printed::Record(record))
 }
 
-async fn put_files(
-    api: &Api,
-    files: &[PathBuf],
-    options: &PutOptions,
-    parallel: usize,
-    json: bool,
-) -> Result<Printed, CallError> {
-    let bars = put::bars(!json && std::io::stdout().is_terminal());
-    let outcomes = match files {
-        [one] => vec![put::put_file(api, one, options, &bars).await],
-        many => batch::put_many(api, many, options, &bars, parallel).await,
-    };
+/// Prints each file's line (or, with `--json`, the records as one array); failures become
+/// the error, one line each.
+fn print_outcomes(outcomes: Vec<Outcome>, json: bool) -> Result<Printed, CallError> {
     let mut records = Vec::new();
     let mut failed = Vec::new();
     for outcome in outcomes {
         match outcome {
-            Outcome::Done {
-                name,
-                upload,
-                transferred,
-            } => {
+            Outcome::Done { name, upload, note } => {
                 if !json {
-                    let note = if transferred {
-                        ""
-                    } else {
-                        " (the bucket already holds these bytes: nothing transferred)"
-                    };
+                    let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
                     println!(
                         "{} {} {} sha256:{}{note}",
                         name,
@@ -240,5 +295,23 @@ async fn main() -> ExitCode {
             eprintln!("uploads: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_count;
+
+    #[test]
+    fn byte_counts_take_binary_units() {
+        assert_eq!(byte_count("1048576"), Ok(1 << 20));
+        assert_eq!(byte_count("64MiB"), Ok(64 << 20));
+        assert_eq!(byte_count("8M"), Ok(8 << 20));
+        assert_eq!(byte_count("1g"), Ok(1 << 30));
+        assert_eq!(byte_count("512K"), Ok(512 << 10));
+        assert!(byte_count("").is_err());
+        assert!(byte_count("8MB").is_err());
+        assert!(byte_count("-1").is_err());
+        assert!(byte_count("99999999999T").is_err());
     }
 }

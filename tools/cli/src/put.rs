@@ -1,23 +1,30 @@
 //! `uploads put FILE…`: hash, create (with the hash, so bytes the bucket already holds are not
-//! sent again), PUT to the presigned URL as Mixpeek documents it (retried with backoff),
-//! confirm, and with `--wait` follow an asynchronous confirmation to its end.
+//! sent again), PUT to the presigned URL as Mixpeek documents it (retried with backoff), or
+//! in parts above `--multipart-threshold` (multipart.rs), confirm, and with `--wait` follow
+//! an asynchronous confirmation to its end.
 
 use crate::client::{Api, CallError};
+use crate::multipart;
+use crate::parts::{MAX_SINGLE_PUT, Plan, hash_file};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const PUT_ATTEMPTS: u32 = 4;
+pub const PUT_ATTEMPTS: u32 = 4;
 const CHUNK: usize = 1 << 20;
 
 pub struct PutOptions {
     pub metadata: Map<String, Value>,
     pub object_metadata: Map<String, Value>,
     pub wait: bool,
+    /// Files larger than this go multipart (those over 5 GiB always do).
+    pub multipart_threshold: u64,
+    /// The part size asked for (`--part-size`), before [`Plan::choose`] raises it.
+    pub part_size: Option<u64>,
+    /// Files PUT at once when there are several; parts of one file at once.
+    pub parallel: usize,
 }
 
 /// What became of one file.
@@ -27,26 +34,15 @@ pub enum Outcome {
         /// The path as given.
         name: String,
         upload: Value,
-        transferred: bool,
+        /// What people are told besides the upload's line (bytes not sent, parts resumed).
+        note: Option<String>,
     },
     Failed(String),
 }
 
-/// The file's SHA-256 (hex) and size, read once.
-fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0; 4 * CHUNK];
-    let mut size = 0u64;
-    loop {
-        match file.read(&mut buf)? {
-            0 => return Ok((hex::encode(hasher.finalize()), size)),
-            n => {
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
-        }
-    }
+/// The note of a file whose bytes the bucket held already.
+pub fn nothing_transferred() -> Option<String> {
+    Some("the bucket already holds these bytes: nothing transferred".to_owned())
 }
 
 /// A file ready to create: its name, hash, size, type and the Create Upload body.
@@ -58,6 +54,13 @@ pub struct Prepared {
     pub size: u64,
     pub content_type: String,
     pub body: Value,
+    /// How a multipart file is cut, and each part's SHA-256 (hex); `None` for a single PUT.
+    pub parts: Option<Parted>,
+}
+
+pub struct Parted {
+    pub plan: Plan,
+    pub checksums: Vec<String>,
 }
 
 pub fn prepare(path: &Path, options: &PutOptions) -> Result<Prepared, String> {
@@ -67,14 +70,28 @@ pub fn prepare(path: &Path, options: &PutOptions) -> Result<Prepared, String> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| format!("{name}: not a file name"))?
         .to_owned();
-    let (sha256, size) = hash_file(path).map_err(|e| format!("{name}: {e}"))?;
+    // The size decides, before the file is read, whether it is read in parts too.
+    let size = std::fs::metadata(path).map_err(|e| format!("{name}: {e}"))?.len();
+    let plan =
+        (size > options.multipart_threshold || size > MAX_SINGLE_PUT).then(|| Plan::choose(size, options.part_size));
+    let digests = hash_file(path, plan.map(|p| p.part_size)).map_err(|e| format!("{name}: {e}"))?;
+    if digests.size != size {
+        return Err(format!(
+            "{name}: changed while it was read ({size} bytes, then {})",
+            digests.size
+        ));
+    }
     let content_type = mime_guess::from_path(path).first_or_octet_stream().to_string();
     let mut body = json!({
         "filename": filename,
         "content_type": content_type,
         "file_size_bytes": size,
-        "file_hash": sha256,
+        "file_hash": digests.sha256,
     });
+    if let Some(plan) = plan {
+        body["multipart"] = json!(true);
+        body["part_size_bytes"] = json!(plan.part_size);
+    }
     if !options.metadata.is_empty() {
         body["metadata"] = Value::Object(options.metadata.clone());
     }
@@ -88,26 +105,40 @@ pub fn prepare(path: &Path, options: &PutOptions) -> Result<Prepared, String> {
         size,
         content_type,
         body,
+        parts: plan.map(|plan| Parted {
+            plan,
+            checksums: digests.parts,
+        }),
     })
 }
 
 pub async fn put_file(api: &Api, path: &Path, options: &PutOptions, bars: &MultiProgress) -> Outcome {
+    match prepare(path, options) {
+        Ok(file) => put_prepared(api, &file, options, bars).await,
+        Err(message) => Outcome::Failed(message),
+    }
+}
+
+/// One file through single create: in one PUT, or in parts.
+pub async fn put_prepared(api: &Api, file: &Prepared, options: &PutOptions, bars: &MultiProgress) -> Outcome {
     let put = async {
-        let file = prepare(path, options)?;
+        if let Some(parts) = &file.parts {
+            return multipart::put(api, file, parts, options, bars).await;
+        }
         let created = api
             .create_upload(&file.body)
             .await
             .map_err(|e| format!("{}: create: {e}", file.name))?;
         if created["status"] == "COMPLETED" {
             return Ok(Outcome::Done {
-                name: file.name,
+                name: file.name.clone(),
                 upload: created,
-                transferred: false,
+                note: nothing_transferred(),
             });
         }
         let upload_id = created["upload_id"].as_str().unwrap_or_default().to_owned();
-        upload_bytes(api, &file, &created, bars, None).await?;
-        confirm(api, &file.name, &upload_id, options.wait).await
+        upload_bytes(api, file, &created, bars, None).await?;
+        confirm(api, &file.name, &upload_id, None, options.wait).await
     };
     match put.await {
         Ok(outcome) => outcome,
@@ -144,9 +175,17 @@ pub async fn upload_bytes(
     sent.map_err(|e| format!("{}: upload: {e}", file.name))
 }
 
-async fn confirm(api: &Api, name: &str, upload_id: &str, wait: bool) -> Result<Outcome, String> {
+/// Confirms (a multipart upload with its parts' ETags in `body`) and, with `wait`, follows an
+/// asynchronous confirmation to its end.
+pub async fn confirm(
+    api: &Api,
+    name: &str,
+    upload_id: &str,
+    body: Option<&Value>,
+    wait: bool,
+) -> Result<Outcome, String> {
     let confirmed = api
-        .confirm(upload_id)
+        .confirm(upload_id, body)
         .await
         .map_err(|e| format!("{name}: confirm: {e}"))?;
     // The confirmation's answer is brief; the record is what the API holds now.
@@ -167,7 +206,7 @@ async fn confirm(api: &Api, name: &str, upload_id: &str, wait: bool) -> Result<O
     Ok(Outcome::Done {
         name: name.to_owned(),
         upload,
-        transferred: true,
+        note: None,
     })
 }
 
@@ -209,11 +248,16 @@ async fn send_with_retries(transfer: &Transfer<'_>) -> Result<(), CallError> {
         match send(transfer).await {
             Err(err) if err.is_transient() && attempt + 1 < PUT_ATTEMPTS => {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                tokio::time::sleep(backoff(attempt)).await;
             }
             result => return result,
         }
     }
+}
+
+/// The pause before attempt `attempt + 1`: 0.5 s, 1 s, 2 s, …
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250u64 << attempt.min(8))
 }
 
 async fn send(transfer: &Transfer<'_>) -> Result<(), CallError> {
@@ -256,8 +300,11 @@ async fn send(transfer: &Transfer<'_>) -> Result<(), CallError> {
     })
 }
 
-/// The file in chunks of `CHUNK` bytes.
-fn chunks_of(file: tokio::fs::File) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+/// The file (or a part of it) in chunks of `CHUNK` bytes.
+pub fn chunks_of<R>(file: R) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
     futures::stream::unfold(Some(file), |file| async move {
         use tokio::io::AsyncReadExt;
         let mut file = file?;
