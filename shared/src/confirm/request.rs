@@ -80,8 +80,11 @@ fn parts(body: &Value) -> Result<Vec<PartEtag>, Invalid> {
             .get("etag")
             .and_then(Value::as_str)
             .filter(|e| e.len() <= MAX_ETAG_LEN);
+        let only_known = item
+            .as_object()
+            .is_some_and(|o| o.keys().all(|k| k == "part_number" || k == "etag"));
         match (number, etag) {
-            (Some(part_number), Some(etag)) => parsed.push(PartEtag {
+            (Some(part_number), Some(etag)) if only_known => parsed.push(PartEtag {
                 part_number,
                 etag: etag.to_owned(),
             }),
@@ -145,12 +148,28 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_parts_of_a_multipart_upload() {
+        let r = ConfirmRequest::parse(Some(&json!({"parts": [{"part_number": 2, "etag": "\"x\""}]}))).unwrap();
+        assert_eq!(
+            r.parts,
+            vec![PartEtag {
+                part_number: 2,
+                etag: "\"x\"".into()
+            }]
+        );
+    }
+
+    #[test]
     fn rejects_bad_shapes() {
         for body in [
             json!({"file_size_bytes": 0}),
             json!({"etag": 5}),
             json!({"auto_submit_batch": "yes"}),
             json!({"etag": "abc", "async": true}),
+            json!({"parts": [{"part_number": 0, "etag": "a"}]}),
+            json!({"parts": [{"part_number": 1}]}),
+            json!({"parts": [{"part_number": 1, "etag": "a", "size": 3}]}),
+            json!({"parts": {"part_number": 1, "etag": "a"}}),
             json!([]),
         ] {
             assert!(ConfirmRequest::parse(Some(&body)).is_err(), "{body}");

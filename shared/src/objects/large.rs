@@ -20,6 +20,7 @@ use crate::time::Timestamp;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use base64::Engine;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use sha2_resumable::digest::common::hazmat::{SerializableState, SerializedState};
 use sha2_resumable::{Digest, Sha256};
 
@@ -83,9 +84,55 @@ enum PartCopyError {
     Failed(Failure),
 }
 
+/// [`ObjectStore::sha256_resumable`]'s implementation, behind a pointer (see `Reader`).
+pub(super) type HashRun = for<'a> fn(
+    &'a ObjectStore,
+    &'a str,
+    u64,
+    Option<&'a HashProgress>,
+    &'a RunBudget,
+) -> BoxFuture<'a, Result<Hashed, Failure>>;
+
+/// [`ObjectStore::copy_in_parts`]'s implementation, behind a pointer (see `Reader`).
+pub(super) type CopyRun = for<'a> fn(
+    &'a ObjectStore,
+    &'a PartCopy<'a>,
+    Option<&'a str>,
+    &'a RunBudget,
+) -> BoxFuture<'a, Result<LargeCopy, Failure>>;
+
 impl ObjectStore {
-    /// Hashes `key` (`size` bytes) from where `from` left off, within `budget`.
+    /// Hashes `key` (`size` bytes) from where `from` left off, within `budget`; only where
+    /// this store reads objects ([`ObjectStore::reading_objects`]: the worker).
     pub async fn sha256_resumable(
+        &self,
+        key: &str,
+        size: u64,
+        from: Option<&HashProgress>,
+        budget: &RunBudget,
+    ) -> Result<Hashed, Failure> {
+        match self.reader {
+            Some(reader) => (reader.sha256_resumable)(self, key, size, from, budget).await,
+            None => Err(Failure::bug("this function does not read objects")),
+        }
+    }
+
+    /// Copies `copy.from` to `copy.to` in parts cut as `copy.plan` says, going on with
+    /// `resume` (the copy an earlier run started) when given, within `budget`; only where
+    /// this store reads objects (the worker).
+    pub async fn copy_in_parts(
+        &self,
+        copy: &PartCopy<'_>,
+        resume: Option<&str>,
+        budget: &RunBudget,
+    ) -> Result<LargeCopy, Failure> {
+        match self.reader {
+            Some(reader) => (reader.copy_in_parts)(self, copy, resume, budget).await,
+            None => Err(Failure::bug("this function does not copy objects in parts")),
+        }
+    }
+
+    pub(super) async fn hash_resumably(
         &self,
         key: &str,
         size: u64,
@@ -101,13 +148,16 @@ impl ObjectStore {
             .step_by(usize::try_from(READ_CHUNK_BYTES).unwrap_or(usize::MAX))
             .map(move |offset| (offset, (offset + READ_CHUNK_BYTES).min(stop)))
             .take_while(move |_| budget.time_left());
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(READS_AT_ONCE);
+        // One range waits while another is hashed: memory stays at READS_AT_ONCE + 2 ranges.
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(1);
         let hashing = tokio::task::spawn_blocking(move || {
             let mut hasher = hasher;
             let mut hashed = 0u64;
-            while let Some(chunk) = receiver.blocking_recv() {
-                hasher.update(&chunk);
-                hashed += chunk.len() as u64;
+            while let Some(segments) = receiver.blocking_recv() {
+                for segment in segments {
+                    hasher.update(&segment);
+                    hashed += segment.len() as u64;
+                }
             }
             (hasher, hashed)
         });
@@ -151,8 +201,9 @@ impl ObjectStore {
         }))
     }
 
-    /// Bytes `first..end` of `key`; `None` when the object is gone.
-    async fn read_range(&self, key: &str, first: u64, end: u64) -> Result<Option<bytes::Bytes>, Failure> {
+    /// Bytes `first..end` of `key`, as the segments they arrived in (joining them would copy
+    /// the range once more); `None` when the object is gone.
+    async fn read_range(&self, key: &str, first: u64, end: u64) -> Result<Option<Vec<bytes::Bytes>>, Failure> {
         let result = self
             .s3()
             .get_object()
@@ -170,17 +221,16 @@ impl ObjectStore {
             tracing::error!(error = %err, "reading an object range failed");
             Failure::Unavailable
         })?;
-        let bytes = body.into_bytes();
-        if bytes.len() as u64 != end - first {
-            tracing::error!(key, first, end, got = bytes.len(), "a range read came back short");
+        let segments: Vec<bytes::Bytes> = body.into_segments().collect();
+        let got: u64 = segments.iter().map(|s| s.len() as u64).sum();
+        if got != end - first {
+            tracing::error!(key, first, end, got, "a range read came back short");
             return Err(Failure::Unavailable);
         }
-        Ok(Some(bytes))
+        Ok(Some(segments))
     }
 
-    /// Copies `copy.from` to `copy.to` in parts cut as `copy.plan` says, going on with
-    /// `resume` (the copy an earlier run started) when given, within `budget`.
-    pub async fn copy_in_parts(
+    pub(super) async fn copy_parts(
         &self,
         copy: &PartCopy<'_>,
         resume: Option<&str>,

@@ -43,7 +43,7 @@ pub struct ObjectStore {
     bucket: String,
     copy_timeout: Duration,
     /// Set by [`ObjectStore::reading_objects`] alone.
-    reader: Option<ReadSha256>,
+    reader: Option<Reader>,
     limits: SizeLimits,
 }
 
@@ -71,6 +71,23 @@ impl SizeLimits {
 
 /// Reads an object whole and hashes it (`None`: no object).
 type ReadSha256 = for<'a> fn(&'a ObjectStore, &'a str) -> BoxFuture<'a, Result<Option<String>, Failure>>;
+
+/// What only the worker does with objects: read them whole, hash them across runs, copy them
+/// in parts. Reached through function pointers that only [`ObjectStore::reading_objects`]
+/// sets, so the API functions' binaries link none of it (GetObject's checksum validation,
+/// the resumable hasher, UploadPartCopy: over a megabyte, issue 13).
+#[derive(Clone, Copy)]
+struct Reader {
+    sha256: ReadSha256,
+    sha256_resumable: large::HashRun,
+    copy_in_parts: large::CopyRun,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reader")
+    }
+}
 
 /// How long a copy may take by default: within an API function's 29 s.
 pub const DEFAULT_COPY_TIMEOUT: Duration = Duration::from_secs(25);
@@ -143,7 +160,11 @@ impl ObjectStore {
     /// GetObject would bring its response-checksum validation into the binary (0.8 MB of
     /// code and CRC tables, issue 13).
     pub fn reading_objects(mut self) -> Self {
-        self.reader = Some(|store, key| Box::pin(store.read_sha256_hex(key)));
+        self.reader = Some(Reader {
+            sha256: |store, key| Box::pin(store.read_sha256_hex(key)),
+            sha256_resumable: |store, key, size, from, budget| Box::pin(store.hash_resumably(key, size, from, budget)),
+            copy_in_parts: |store, copy, resume, budget| Box::pin(store.copy_parts(copy, resume, budget)),
+        });
         self
     }
 
@@ -317,7 +338,7 @@ impl ObjectStore {
     /// a copy's checksum.
     pub async fn sha256_hex(&self, key: &str) -> Result<Option<String>, Failure> {
         match self.reader {
-            Some(read) => read(self, key).await,
+            Some(reader) => (reader.sha256)(self, key).await,
             None => Err(Failure::bug("this function does not read objects")),
         }
     }

@@ -1,9 +1,8 @@
 //! `uploads put` of several files: one batch create per 100 files, the PUTs `parallel` at a
-//! time under a total bar, then one batch confirm, whose task is followed to its end. Files
-//! that go multipart (batch create refuses them) are sent one after the other afterwards,
-//! each `parallel` parts at a time.
+//! time under a total bar, then one batch confirm, whose task is followed to its end; three
+//! batches under way at once. Files that go multipart (batch create refuses them) are sent one
+//! after the other afterwards, each `parallel` parts at a time.
 
-use crate::client::Api;
 use crate::put::{
     Outcome, Prepared, PutOptions, nothing_transferred, prepare, put_prepared, upload_bytes, wait_for_task,
 };
@@ -12,9 +11,14 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use uploads_client::Api;
 
 /// The API's limit per batch request.
 const BATCH: usize = 100;
+/// Batches under way at once.
+const BATCHES_AT_ONCE: usize = 3;
+/// Confirmed uploads read back at once.
+const READS_AT_ONCE: usize = 16;
 
 /// What became of one file's bytes before the confirmation.
 enum Delivery {
@@ -39,11 +43,15 @@ pub async fn put_many(api: &Api, paths: &[PathBuf], options: &PutOptions, bars: 
             Err(message) => outcomes.push((i, Outcome::Failed(message))),
         }
     }
-    let mut at = batched_at.into_iter();
-    for chunk in batched.chunks(BATCH) {
-        let done = put_chunk(api, chunk, bars, options.parallel).await;
-        outcomes.extend(at.by_ref().zip(done));
-    }
+    // Batches overlap: while one batch's confirmation runs in the API's worker, the next
+    // one's bytes are sent.
+    let done: Vec<Outcome> = futures::stream::iter(batched.chunks(BATCH))
+        .map(|chunk| put_chunk(api, chunk, bars, options.parallel))
+        .buffered(BATCHES_AT_ONCE)
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    outcomes.extend(batched_at.into_iter().zip(done));
     for (i, file) in parted {
         outcomes.push((i, put_prepared(api, &file, options, bars).await));
     }
@@ -107,30 +115,35 @@ async fn put_chunk(api: &Api, files: &[Prepared], bars: &MultiProgress, parallel
             .map(|id| ((*id).to_owned(), Err(message.clone())))
             .collect(),
     };
-    let mut outcomes = Vec::with_capacity(files.len());
-    for (file, sent) in files.iter().zip(sent) {
-        outcomes.push(match sent {
-            Delivery::Held(upload) => Outcome::Done {
-                name: file.name.clone(),
-                upload,
-                note: nothing_transferred(),
-            },
-            Delivery::Failed(message) => Outcome::Failed(message),
-            Delivery::Sent(id) => match confirmed.get(&id) {
-                Some(Ok(())) => match api.get_upload(&id).await {
-                    Ok(upload) => Outcome::Done {
+    futures::stream::iter(files.iter().zip(sent))
+        .map(|(file, sent)| {
+            let confirmed = &confirmed;
+            async move {
+                match sent {
+                    Delivery::Held(upload) => Outcome::Done {
                         name: file.name.clone(),
                         upload,
-                        note: None,
+                        note: nothing_transferred(),
                     },
-                    Err(err) => Outcome::Failed(format!("{}: {err}", file.name)),
-                },
-                Some(Err(message)) => Outcome::Failed(format!("{}: confirm: {message}", file.name)),
-                None => Outcome::Failed(format!("{}: the batch confirmation did not report it", file.name)),
-            },
-        });
-    }
-    outcomes
+                    Delivery::Failed(message) => Outcome::Failed(message),
+                    Delivery::Sent(id) => match confirmed.get(&id) {
+                        Some(Ok(())) => match api.get_upload(&id).await {
+                            Ok(upload) => Outcome::Done {
+                                name: file.name.clone(),
+                                upload,
+                                note: None,
+                            },
+                            Err(err) => Outcome::Failed(format!("{}: {err}", file.name)),
+                        },
+                        Some(Err(message)) => Outcome::Failed(format!("{}: confirm: {message}", file.name)),
+                        None => Outcome::Failed(format!("{}: the batch confirmation did not report it", file.name)),
+                    },
+                }
+            }
+        })
+        .buffered(READS_AT_ONCE)
+        .collect()
+        .await
 }
 
 /// Confirms the uploads in one batch and follows its task: each upload's result.

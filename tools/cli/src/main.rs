@@ -3,19 +3,18 @@
 //! Exit codes: 0 done, 1 an API or transfer failure (its message on stderr), 2 a usage error.
 
 mod batch;
-mod client;
 mod multipart;
 mod parts;
 mod put;
 mod resume;
 
 use clap::{Parser, Subcommand};
-use client::{Api, CallError, Target};
 use put::{Outcome, PutOptions};
 use serde_json::{Map, Value, json};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use uploads_client::{Api, CallError, Target};
 
 #[derive(Parser)]
 #[command(

@@ -5,7 +5,6 @@
 //! URL expired; then confirmation listing every part's ETag, which the API checks against
 //! what S3 holds.
 
-use crate::client::{Api, CallError};
 use crate::parts::Plan;
 use crate::put::{
     Outcome, Parted, Prepared, PutOptions, backoff, chunks_of, confirm, nothing_transferred, progress_bar,
@@ -18,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use uploads_client::{Api, CallError};
 
 /// The most part numbers one request of the parts endpoint takes.
 const URLS_PER_REQUEST: usize = 1000;

@@ -3,7 +3,6 @@
 //! in parts above `--multipart-threshold` (multipart.rs), confirm, and with `--wait` follow
 //! an asynchronous confirmation to its end.
 
-use crate::client::{Api, CallError};
 use crate::multipart;
 use crate::parts::{MAX_SINGLE_PUT, Plan, hash_file};
 use futures::StreamExt;
@@ -11,6 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use uploads_client::{Api, CallError};
 
 pub const PUT_ATTEMPTS: u32 = 4;
 const CHUNK: usize = 1 << 20;

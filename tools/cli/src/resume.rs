@@ -3,7 +3,6 @@
 //! and its SHA-256 when the upload declared one); only the parts S3 does not hold (or holds
 //! at another size) are sent, then every part's ETag is confirmed.
 
-use crate::client::Api;
 use crate::multipart::{HeldPart, Parts, confirm_body, stated_plan};
 use crate::parts::hash_file;
 use crate::put::{Outcome, confirm, progress_bar};
@@ -11,6 +10,7 @@ use indicatif::MultiProgress;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
+use uploads_client::Api;
 
 pub async fn resume(
     api: &Api,

@@ -1,5 +1,6 @@
-//! The API as the CLI calls it: one bucket of one namespace, with one key. Answers are the
-//! API's JSON records; a refusal is the error envelope's message.
+//! The API as its clients call it: one bucket of one namespace, with one key. Answers are
+//! the API's JSON records; a refusal is the error envelope's message. The `uploads` CLI is
+//! built on it, and the Rust tests use it where they act as a client would.
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -62,6 +63,7 @@ pub struct Api {
 }
 
 impl Api {
+    /// The API at `target`, through one connection pool.
     pub fn new(target: Target) -> Result<Self, CallError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
