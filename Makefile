@@ -1,5 +1,5 @@
 # The two commands: `make dev` runs the API locally, `make test` runs every test.
-.PHONY: dev test rehearse bench fuzz-api load sam-build lint fmt
+.PHONY: dev test rehearse bench slow-check fuzz-api load sam-build lint fmt
 
 dev:
 	@scripts/dev.sh
@@ -13,9 +13,14 @@ test:
 rehearse:
 	@scripts/rehearse.sh
 
-# List Uploads at 1k and 100k uploads per bucket (not part of `make test`).
+# The benchmark suite, one table (docs/performance.md; not part of `make test`).
 bench:
 	@scripts/bench.sh
+
+# One object over 5 GiB through `uploads put` and the worker, with time and peak memory
+# (not part of `make test`: minutes, and about 20 GB of disk).
+slow-check:
+	@scripts/slow-check.sh
 
 # schemathesis against /openapi.json on a stack of its own, without make test's time budget.
 fuzz-api:

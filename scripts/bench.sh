@@ -30,9 +30,14 @@ build_for_watch
 cargo build --quiet --profile bench -p local-s3
 export LOCAL_S3_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/local-s3"
 
-# The worker, for the asynchronous confirmations P3 counts.
+# The CLI for P9 and B2, optimized as a user's would be.
+cargo build --quiet --profile bench -p uploads-cli
+export UPLOADS_CLI="${CARGO_TARGET_DIR:-$ROOT/target}/release/uploads"
+
+# The worker, for the asynchronous confirmations P3 counts; the API, for the CLI.
 API_PORT=$(free_port)
 start_isolated_services "$API_PORT"
 start_watch "$API_PORT" "$RUN_DIR/watch.log" --ignore-changes
+export UPLOADS_TEST_API_URL="http://127.0.0.1:$API_PORT"
 log "running"
 cargo bench -p api-tests --bench suite

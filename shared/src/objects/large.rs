@@ -334,6 +334,8 @@ impl ObjectStore {
             .copy_source(format!("{}/{}", self.bucket, super::encode_key(from)))
             .copy_source_range(format!("bytes={first}-{}", first + part - 1))
             .copy_source_if_match(format!("\"{etag}\""))
+            .customize()
+            .config_override(self.long_call())
             .send()
             .await;
         match result {

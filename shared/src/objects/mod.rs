@@ -195,6 +195,13 @@ impl ObjectStore {
         self
     }
 
+    /// The timeouts of a call that moves an object's bytes inside S3 (a copy, joining
+    /// parts): the copy timeout instead of the function's SDK timeouts.
+    fn long_call(&self) -> aws_sdk_s3::config::Builder {
+        aws_sdk_s3::config::Builder::default()
+            .timeout_config(crate::aws::timeouts(self.copy_timeout, self.copy_timeout))
+    }
+
     fn s3(&self) -> &aws_sdk_s3::Client {
         self.client.get(|sdk, calls| {
             let config = aws_sdk_s3::config::Builder::from(sdk)
@@ -305,10 +312,7 @@ impl ObjectStore {
             .copy_source_if_match(format!("\"{etag}\""))
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .customize()
-            .config_override(
-                aws_sdk_s3::config::Builder::default()
-                    .timeout_config(crate::aws::timeouts(self.copy_timeout, self.copy_timeout)),
-            )
+            .config_override(self.long_call())
             // S3's conditional copy; this SDK version does not model the header for
             // CopyObject, so it is set before signing (which makes it a signed header).
             .mutate_request(|req| {

@@ -154,7 +154,8 @@ impl ObjectStore {
         if if_absent {
             request = request.if_none_match("*");
         }
-        match request.send().await {
+        // S3 may take minutes to join thousands of parts.
+        match request.customize().config_override(self.long_call()).send().await {
             Ok(output) => Ok(Completed::Done {
                 etag: output.e_tag().map(unquote).unwrap_or_default().to_owned(),
             }),

@@ -30,7 +30,7 @@ pub struct BigConfirm {
 }
 
 /// A file of `SIZE` pseudo-random bytes (kept between runs).
-fn big_file(dir: &Path) -> std::path::PathBuf {
+pub fn big_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("bench-1gib.bin");
     if std::fs::metadata(&path).is_ok_and(|m| m.len() == SIZE) {
         return path;

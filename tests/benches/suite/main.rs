@@ -10,13 +10,18 @@
 //!   request (release binaries under a fake Runtime API);
 //! - P6 confirming a 1 GiB object ÷ `sha256sum` of it, and the worker's peak memory;
 //! - P7 the local S3 server's PUT of that object ÷ `dd` writing it (throughput);
-//! - B1 Batch Create of 100 ÷ one Create (issue #12).
+//! - P8 the worker on a 1 GiB multipart object (joined, copied in parts, hashed by reading,
+//!   as any object over 5 GiB) ÷ `sha256sum`, its hashing alone ÷ `sha256sum`, peak memory;
+//! - P9 `uploads put` of 1 GiB in parallel parts ÷ one plain PUT to the same S3 server;
+//! - B1 Batch Create of 100 ÷ one Create (issue #12);
+//! - B2 1 000 small files through one `uploads put` ÷ one `uploads put` each.
 //!
 //! `UPLOADS_BENCH_ONLY=P1,P4` runs some of them.
 
 mod batch;
 mod big_confirm;
 mod cold_start;
+mod large;
 mod list;
 mod presign;
 mod table;
@@ -174,6 +179,64 @@ fn main() {
                     ms(big.sha256sum),
                     mib(big.peak_rss_kib),
                     big.status
+                ),
+            );
+        }
+        if wanted("P8") || wanted("P9") {
+            let path = big_confirm::big_file(&work);
+            let sha256sum = {
+                let started = std::time::Instant::now();
+                let status = std::process::Command::new("sha256sum")
+                    .arg(&path)
+                    .output()
+                    .expect("sha256sum runs")
+                    .status;
+                assert!(status.success());
+                started.elapsed()
+            };
+            if wanted("P8") {
+                let run = large::worker_run(&app, &release, &path, big_confirm::SIZE).await;
+                table.row(
+                    "P8",
+                    "worker on 1 GiB multipart ÷ sha256sum",
+                    format!("{:.2}", run.worker.as_secs_f64() / sha256sum.as_secs_f64()),
+                    format!(
+                        "worker {} (join 64 parts, copy in parts, hash by reading) vs sha256sum {}; \
+                         hashing alone {} = {:.2} of sha256sum; worker peak RSS {}; task {}",
+                        ms(run.worker),
+                        ms(sha256sum),
+                        ms(run.hashing),
+                        run.hashing.as_secs_f64() / sha256sum.as_secs_f64(),
+                        mib(run.peak_rss_kib),
+                        run.status
+                    ),
+                );
+            }
+            if wanted("P9") {
+                let (put, plain) = large::parallel_put(&app, &path).await;
+                table.row(
+                    "P9",
+                    "uploads put 1 GiB in parts ÷ one plain PUT",
+                    format!("{:.2}", put.as_secs_f64() / plain.as_secs_f64()),
+                    format!(
+                        "uploads put (hash, create, 64 parts of 16 MiB 4 at a time, confirm) {} vs curl PUT {}",
+                        ms(put),
+                        ms(plain)
+                    ),
+                );
+            }
+        }
+        if wanted("B2") {
+            let (batch, apart) = large::many_small(&app, &work).await;
+            table.row(
+                "B2",
+                format!("{} small files: one uploads put ÷ one each", large::SMALL_FILES),
+                format!("{:.3}", batch.as_secs_f64() / apart.as_secs_f64()),
+                format!(
+                    "one put (batch create, parallel PUTs, batch confirm) {} vs {} puts {}",
+                    ms(batch),
+                    large::SMALL_FILES,
+                    ms(apart)
                 ),
             );
         }
