@@ -32,7 +32,7 @@ done
 # over this command's time budget; list.rs and list_read_cap.rs cover the deployed List.
 RUST_TESTS=(
   async_confirm auth_and_tenancy batch_uploads batches confirm counters create_and_get
-  declared_bytes delete directory expiry list list_read_cap openapi presigned_put quotas
+  declared_bytes delete directory expiry idempotency list list_read_cap openapi presigned_put quotas
   rate_limits routing signing_identity validation
 )
 # Tests of those files that cannot run against a deployed stack, each with why.

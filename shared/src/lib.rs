@@ -23,6 +23,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod expiry;
 pub mod http;
+pub mod idempotency;
 pub mod ids;
 pub mod listing;
 pub mod logging;

@@ -69,11 +69,14 @@ def other_state_machine_arn(stack):
 # --- what each function's policy does not name is refused
 
 
-def test_create_upload_cannot_write_objects(as_role, stack):
-    """URLs are signed by the signing user: create-upload's own role has no S3 permission."""
+def test_create_upload_cannot_write_final_keys(as_role, stack):
+    """URLs are signed by the signing user; create-upload's own role starts multipart uploads at
+    staging keys (s3:PutObject on incoming/*, the action that covers CreateMultipartUpload) and
+    can write no final key."""
     s3 = as_role("CreateUploadFunction")("s3")
     refused(lambda: s3.put_object(Bucket=stack.bucket, Key=f"ns_rehearsal/bkt_x/{uuid.uuid4().hex}", Body=b"x"))
-    refused(lambda: s3.put_object(Bucket=stack.bucket, Key=f"incoming/ns_rehearsal/{uuid.uuid4().hex}", Body=b"x"))
+    refused(lambda: s3.create_multipart_upload(Bucket=stack.bucket, Key=f"ns_rehearsal/bkt_x/{uuid.uuid4().hex}"))
+    refused(lambda: s3.get_object(Bucket=stack.bucket, Key=f"incoming/ns_rehearsal/{uuid.uuid4().hex}"))
 
 
 def test_get_upload_cannot_query_or_change_the_secret(as_role, stack):
@@ -131,6 +134,12 @@ def allowed_calls(aws, stack):
             role("s3").head_object(Bucket=bucket, Key=f"incoming/rehearsal/{uuid.uuid4().hex}")
         assert missing.value.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"), missing.value
 
+    def list_parts_of_nothing(role):
+        # Allowed: S3 looks for the upload (and has none) instead of refusing the call.
+        with pytest.raises(ClientError) as missing:
+            role("s3").list_parts(Bucket=bucket, Key=f"incoming/rehearsal/{uuid.uuid4().hex}", UploadId="probe")
+        assert missing.value.response["Error"]["Code"] not in REFUSED, missing.value
+
     return {
         "CreateUploadFunction": lambda role: role("secretsmanager").get_secret_value(SecretId=stack.secret_arn),
         "CreateUploadsBatchFunction": lambda role: role("dynamodb").batch_get_item(
@@ -142,6 +151,7 @@ def allowed_calls(aws, stack):
         "GetUploadFunction": get_item,
         "DeleteUploadFunction": lambda role: role("s3").delete_object(Bucket=bucket, Key=some_object(aws, stack, "incoming/")),
         "ConfirmUploadFunction": head_missing,
+        "UploadPartsFunction": list_parts_of_nothing,
         "ListUploadsFunction": lambda role: role("dynamodb").query(
             TableName=table,
             IndexName="by_created_at",
@@ -164,6 +174,7 @@ FUNCTIONS_WITH_PERMISSIONS = [
     "GetUploadFunction",
     "DeleteUploadFunction",
     "ConfirmUploadFunction",
+    "UploadPartsFunction",
     "ListUploadsFunction",
     "GetTaskFunction",
     "GetUsageFunction",

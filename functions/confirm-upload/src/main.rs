@@ -7,12 +7,16 @@ use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
     let scope = http::scope(&app, &request).await?;
-    let bucket = http::bucket_identifier(&request, CONFIRM_UPLOAD)?;
-    let upload_id = http::upload_id(&request, CONFIRM_UPLOAD)?;
-    let run_async = http::query_bool(&request, "async", false)?;
-    let body = http::json_body(&request)?;
-    let confirmed = confirm::confirm_upload(&app, &scope, &bucket, &upload_id, body.as_ref(), run_async).await?;
-    http::json_response(200, &confirmed)
+    // Once per Idempotency-Key, when the request carries one.
+    http::idempotent(&app, &scope, &request, || async {
+        let bucket = http::bucket_identifier(&request, CONFIRM_UPLOAD)?;
+        let upload_id = http::upload_id(&request, CONFIRM_UPLOAD)?;
+        let run_async = http::query_bool(&request, "async", false)?;
+        let body = http::json_body(&request)?;
+        let confirmed = confirm::confirm_upload(&app, &scope, &bucket, &upload_id, body.as_ref(), run_async).await?;
+        http::json_response(200, &confirmed)
+    })
+    .await
 }
 
 #[tokio::main]

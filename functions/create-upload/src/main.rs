@@ -8,10 +8,14 @@ use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
     let scope = http::scope(&app, &request).await?;
-    let bucket = http::bucket_identifier(&request, CREATE_UPLOAD)?;
-    let body = http::json_body(&request)?;
-    let upload = uploads::create_upload(&app, &scope, &bucket, body.as_ref()).await?;
-    http::json_response(200, &upload)
+    // Once per Idempotency-Key, when the request carries one.
+    http::idempotent(&app, &scope, &request, || async {
+        let bucket = http::bucket_identifier(&request, CREATE_UPLOAD)?;
+        let body = http::json_body(&request)?;
+        let upload = uploads::create_upload(&app, &scope, &bucket, body.as_ref()).await?;
+        http::json_response(200, &upload)
+    })
+    .await
 }
 
 #[tokio::main]

@@ -7,10 +7,14 @@ use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
     let scope = http::scope(&app, &request).await?;
-    let bucket = http::bucket_identifier(&request, CREATE_UPLOADS_BATCH)?;
-    let body = http::json_body(&request)?;
-    let created = uploads::create_uploads_batch(&app, &scope, &bucket, body.as_ref()).await?;
-    http::json_response(200, &created)
+    // Once per Idempotency-Key, when the request carries one.
+    http::idempotent(&app, &scope, &request, || async {
+        let bucket = http::bucket_identifier(&request, CREATE_UPLOADS_BATCH)?;
+        let body = http::json_body(&request)?;
+        let created = uploads::create_uploads_batch(&app, &scope, &bucket, body.as_ref()).await?;
+        http::json_response(200, &created)
+    })
+    .await
 }
 
 #[tokio::main]

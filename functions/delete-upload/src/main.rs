@@ -8,11 +8,15 @@ use lambda_http::{Body, Request, Response};
 
 async fn handle(app: App, request: Request) -> Result<Response<Body>, ApiError> {
     let scope = http::scope(&app, &request).await?;
-    let bucket = http::bucket_identifier(&request, DELETE_UPLOAD)?;
-    let upload_id = http::upload_id(&request, DELETE_UPLOAD)?;
-    let delete_s3_object = http::query_bool(&request, "delete_s3_object", true)?;
-    uploads::delete_upload(&app, &scope, &bucket, &upload_id, delete_s3_object).await?;
-    http::no_content()
+    // Once per Idempotency-Key, when the request carries one.
+    http::idempotent(&app, &scope, &request, || async {
+        let bucket = http::bucket_identifier(&request, DELETE_UPLOAD)?;
+        let upload_id = http::upload_id(&request, DELETE_UPLOAD)?;
+        let delete_s3_object = http::query_bool(&request, "delete_s3_object", true)?;
+        uploads::delete_upload(&app, &scope, &bucket, &upload_id, delete_s3_object).await?;
+        http::no_content()
+    })
+    .await
 }
 
 #[tokio::main]

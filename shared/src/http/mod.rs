@@ -4,9 +4,11 @@
 //! stay a few lines long.
 
 mod error;
+mod idempotent;
 mod list;
 
 pub use error::ApiError;
+pub use idempotent::{REPLAYED, idempotent};
 pub use list::{ListResponse, Pagination};
 
 use crate::app::{App, Wiring};
@@ -138,6 +140,11 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
         // A dependency failed or did not answer in time: worth retrying shortly.
         ApiError::Unavailable => Some(RETRY_AFTER_SECS.to_owned()),
         ApiError::TooManyRequests { retry_after_secs, .. } => Some(retry_after_secs.to_string()),
+        // Another request with the same Idempotency-Key is running.
+        ApiError::Conflict {
+            code: "request_in_progress",
+            ..
+        } => Some("1".to_owned()),
         _ => None,
     };
     if let Some(value) = retry_after.and_then(|v| http::HeaderValue::from_str(&v).ok()) {

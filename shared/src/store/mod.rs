@@ -19,6 +19,7 @@
 //! | task            | `task_…`                     | `task`      | — |
 //! | batch           | `batch_…`                    | `batch`     | — |
 //! | removal tombstone | `upl_…`                    | `removed`   | — |
+//! | Idempotency-Key record | `idem#<key_id>#<sha256 of the key>` | `idempotency` | — (expires a day later) |
 //! | upload          | `upl_…`                      | `upload`    | `gsi1pk = <bucket_id>`, `gsi1sk = <created_at>#<upload_id>`; `gsi2pk = <bucket_id>#<STATUS>`, `gsi2sk = <created_at>#<upload_id>` |
 //!
 //! Access patterns:
@@ -61,6 +62,7 @@
 mod completion;
 mod counters;
 mod expiry;
+mod idempotency;
 mod listing;
 pub mod schema;
 mod tenancy;
@@ -76,6 +78,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
+pub use idempotency::Claim;
 pub use listing::{IndexQuery, IndexRead, QueryError, ReadBudget};
 pub use tenancy::{RATE_PREFIX, RecordKind};
 pub use uploads::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY, record_expiry};
