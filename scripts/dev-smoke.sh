@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs `make dev` as a new user would (with its own state directory and free ports), pastes
 # the curl example it prints, PUTs the bytes to the returned URL as Mixpeek documents it
-# (`curl -X PUT -H "Content-Type: …" --upload-file F`), confirms it asynchronously (the
-# worker runs under cargo lambda watch), downloads it, then presses Ctrl-C and checks that
-# every process it started is gone.
+# (`curl -X PUT -H "Content-Type: …" --upload-file F`), sees it auto-confirmed, confirms a
+# second one (created with auto_confirm false) asynchronously (the worker runs under cargo
+# lambda watch), downloads the first, then presses Ctrl-C and checks that every process it
+# started is gone.
 set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
@@ -63,9 +64,28 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$presigned_url" -H 'Conten
 # shellcheck disable=SC1090
 . "$UPLOADS_DEV_ENV_FILE"
 
-# The asynchronous path, with the real worker: PROCESSING at once, then COMPLETED.
+# Auto-confirm, as in AWS: local-s3 hands S3's ObjectCreated event to auto-confirm, so
+# the upload completes without a confirmation.
 auth=(-H "Authorization: Bearer $UPLOADS_API_KEY" -H "X-Namespace: $UPLOADS_NAMESPACE")
-accepted=$(curl -s -X POST "${auth[@]}" "$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads/$upload_id/confirm?async=true")
+uploads="$UPLOADS_API_URL/v1/buckets/$UPLOADS_BUCKET/uploads"
+for _ in $(seq 1 100); do
+  status=$(curl -s "${auth[@]}" "$uploads/$upload_id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')
+  [ "$status" = COMPLETED ] && break
+  sleep 0.1
+done
+[ "$status" = COMPLETED ] || fail "the PUT upload was not auto-confirmed within 10 s: $status"
+echo "make dev: the PUT upload was auto-confirmed"
+
+# The asynchronous path, with the real worker, for an upload that waits for its
+# confirmation: PROCESSING at once, then COMPLETED.
+waiting=$(curl -s -X POST "${auth[@]}" "$uploads" -H 'Content-Type: application/json' \
+  -d '{"filename": "later.txt", "content_type": "text/plain", "auto_confirm": false}')
+read -r later_id later_url < <(python3 -c 'import json, sys; u = json.loads(sys.argv[1]); print(u["upload_id"], u["presigned_url"])' "$waiting") \
+  || fail "create with auto_confirm false answered: $waiting"
+printf 'later\n' >"$WORK/later.txt"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$later_url" -H 'Content-Type: text/plain' --upload-file "$WORK/later.txt")
+[ "$code" = 200 ] || fail "PUT to the second presigned URL answered $code"
+accepted=$(curl -s -X POST "${auth[@]}" "$uploads/$later_id/confirm?async=true")
 read -r status task_id < <(python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print(r["status"], r["task_id"])' "$accepted") \
   || fail "async confirm answered: $accepted"
 [ "$status" = PROCESSING ] || fail "async confirm answered $status"
@@ -151,4 +171,4 @@ read -r status download < <(python3 -c 'import json, sys; u = json.loads(sys.arg
 [ "$status" = COMPLETED ] || fail "after a restart the upload is $status"
 [ "$(curl -s "$download")" = hello ] || fail "after a restart the bytes are gone"
 press_ctrl_c
-echo "make dev: served the API, the printed curl example worked, async confirmation completed, README's CLI example ran, a paused DynamoDB answered 503 within 10 s, Ctrl-C stopped everything, a second run reused the state"
+echo "make dev: served the API, the printed curl example worked, the PUT upload was auto-confirmed, async confirmation completed, README's CLI example ran, a paused DynamoDB answered 503 within 10 s, Ctrl-C stopped everything, a second run reused the state"

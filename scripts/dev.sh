@@ -39,7 +39,7 @@ log "starting DynamoDB Local on :$DYNAMODB_PORT, local-s3 on :$S3_PORT and moto 
 # (moto forgets the identity when it stops; URLs signed before keep working).
 export LOCAL_S3_KEYS_FILE="$STATE/s3-keys"
 start_dynamodb "$DYNAMODB_PORT" "$STATE/dynamodb" "$STATE/dynamodb.log"
-start_s3 "$S3_PORT" "$STATE/s3" "$STATE/s3.log"
+start_s3 "$S3_PORT" "$STATE/s3" "$STATE/s3.log" "$API_PORT"
 start_moto "$MOTO_PORT" "$STATE/moto.log" "$API_PORT"
 install_signing_identity
 "$BIN/uploads-admin" seed-dev --env-file "$ENV_FILE" --api-url "$API_URL" >/dev/null

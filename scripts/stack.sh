@@ -183,13 +183,16 @@ start_dynamodb() {
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 }
 
-# start_s3 PORT ROOT_DIR LOGFILE  (PORT 0 picks a free one)
+# start_s3 PORT ROOT_DIR LOGFILE [WATCH_PORT]  (PORT 0 picks a free one)
+# With WATCH_PORT, S3's ObjectCreated events for staged uploads go to the auto-confirm
+# function under the watch that is to listen there, as AWS's bucket → EventBridge → SQS does.
 start_s3() {
-  local port=$1 root=$2 logfile=$3 port_file="$2.port"
+  local port=$1 root=$2 logfile=$3 port_file="$2.port" events=()
+  [ -z "${4:-}" ] || events=(--object-created-url "http://127.0.0.1:$4/2015-03-31/functions/auto-confirm/invocations")
   mkdir -p "$root"
   rm -f "$port_file"
   spawn "$logfile" "${LOCAL_S3_BIN:-$BIN/local-s3}" --port "$port" --port-file "$port_file" \
-    --bucket "$UPLOADS_S3_BUCKET" --cors-template "$ROOT/template.yaml" "$root"
+    --bucket "$UPLOADS_S3_BUCKET" --cors-template "$ROOT/template.yaml" "${events[@]}" "$root"
   local deadline=$((SECONDS + 30))
   until [ -s "$port_file" ]; do
     [ $SECONDS -lt $deadline ] || die "local-s3 did not start (see $logfile)"
@@ -280,7 +283,7 @@ start_isolated_services() {
   trap 'exit 130' INT TERM
   export LOCAL_S3_KEYS_FILE="$RUN_DIR/s3-keys"
   start_dynamodb "$(free_port)" memory "$RUN_DIR/dynamodb.log"
-  start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log"
+  start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log" "$1"
   start_moto "$(free_port)" "$RUN_DIR/moto.log" "$1"
   "$BIN/uploads-admin" create-table >/dev/null
   install_signing_identity

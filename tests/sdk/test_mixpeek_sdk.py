@@ -102,6 +102,29 @@ def create(uploads, tenant, **fields):
     return created
 
 
+def create_waiting_for_confirm(tenant, filename, content_type, size):
+    """An upload that S3's event does not confirm (our `auto_confirm: false`, which the SDK's
+    CreateUploadRequest cannot carry: created with a plain request), read back with the SDK."""
+    response = requests.post(
+        f"{os.environ['UPLOADS_TEST_API_URL']}/v1/buckets/{tenant['bucket']}/uploads",
+        json={"filename": filename, "content_type": content_type, "file_size_bytes": size, "auto_confirm": False},
+        headers={"Authorization": f"Bearer {tenant['key']}", "X-Namespace": tenant["namespace"]},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return UploadResponse.from_dict(response.json())
+
+
+def wait_until_completed(uploads, tenant, upload_id):
+    """Polls Get Upload until S3's event confirmed the upload (within 10 s)."""
+    deadline = time.time() + 10
+    while True:
+        upload = UploadResponse.from_dict(uploads.get_upload_buckets(tenant["bucket"], upload_id))
+        if upload.status == "COMPLETED" or time.time() > deadline:
+            return upload
+        time.sleep(0.05)
+
+
 def test_create_put_confirm_and_download(uploads, tenant):
     data = b"hello from the mixpeek sdk\n"
     created = create(uploads, tenant, filename="hello.txt", content_type="text/plain", file_size_bytes=len(data), metadata={"campaign": "Summer"})
@@ -184,8 +207,12 @@ def test_list_with_shorthand_and_logical_filters(uploads, tenant):
 
 def test_delete(uploads, tenant):
     created = create(uploads, tenant, filename="gone.txt", content_type="text/plain", file_size_bytes=4)
-    put_with_requests(created.presigned_url, "text/plain", b"gone")
     assert uploads.delete_upload_buckets(tenant["bucket"], created.upload_id) is None
+    with pytest.raises(NotFoundException):
+        uploads.get_upload_buckets(tenant["bucket"], created.upload_id)
+    # Its URL still works until it expires; S3's event for those bytes confirms nothing.
+    put_with_requests(created.presigned_url, "text/plain", b"gone")
+    time.sleep(0.5)
     with pytest.raises(NotFoundException):
         uploads.get_upload_buckets(tenant["bucket"], created.upload_id)
 
@@ -202,6 +229,14 @@ def test_async_confirm_and_get_task(uploads, tasks, tenant):
     created = create(uploads, tenant, filename="async.bin", content_type="application/octet-stream", file_size_bytes=len(data))
     put_with_requests(created.presigned_url, "application/octet-stream", data)
     accepted = uploads.confirm_upload_buckets(tenant["bucket"], created.upload_id, var_async=True)
+    if accepted.status == "COMPLETED":
+        # S3's event confirmed it first (auto-confirm): the record is the answer, as for
+        # any confirmation of a completed upload. Again, now surely after the event:
+        assert accepted.file_hash == hashlib.sha256(data).hexdigest()
+        data = b"confirmed in the background, not auto-confirmed"
+        created = create_waiting_for_confirm(tenant, "async.bin", "application/octet-stream", len(data))
+        put_with_requests(created.presigned_url, "application/octet-stream", data)
+        accepted = uploads.confirm_upload_buckets(tenant["bucket"], created.upload_id, var_async=True)
     assert accepted.status == "PROCESSING"
     assert accepted.task_id
 
@@ -257,6 +292,52 @@ def test_batch_create_and_batch_confirm(uploads, tasks, tenant):
         stored = UploadResponse.from_dict(uploads.get_upload_buckets(tenant["bucket"], upload.upload_id))
         assert stored.status == "COMPLETED"
         assert stored.file_hash == hashlib.sha256(data).hexdigest()
+
+
+def confirm_answer(uploads, tenant, upload_id, request):
+    """(status, what a Mixpeek client reads of the answer), ids left out."""
+    try:
+        answer = uploads.confirm_upload_buckets(tenant["bucket"], upload_id, confirm_upload_request=request)
+    except ApiException as refused:
+        error = refused.data.error
+        details = {k: v for k, v in (error.details or {}).items() if k != "upload_id"}
+        return refused.status, (error.type, error.code, details)
+    kept = ("status", "file_size_bytes", "file_hash", "message")
+    return 200, ({k: getattr(answer, k) for k in kept}, answer.batch_id is not None, answer.task_id is not None)
+
+
+@pytest.mark.parametrize(
+    "request_fields",
+    [{"auto_submit_batch": True}, {"etag": "0123456789abcdef0123456789abcdef"}, {"file_size_bytes": 99}, {}],
+    ids=["auto_submit_batch", "mismatching_etag", "mismatching_size", "no_body"],
+)
+def test_confirm_answers_alike_whether_or_not_the_event_came_first(uploads, tenant, request_fields):
+    """Auto-confirm is invisible to Mixpeek's clients, which always confirm: the same
+    answer when S3's event confirmed the upload first and when nothing did."""
+    answers = []
+    refused = "etag" in request_fields or "file_size_bytes" in request_fields
+    for event_first in (True, False):
+        # The same bytes where the answer names their ETag; otherwise bytes of their own, of
+        # the same size (the same bytes would complete as a duplicate).
+        data = f"same answers {request_fields}".encode() + (b"" if refused else str(int(event_first)).encode())
+        if event_first:
+            created = create(uploads, tenant, filename="a.txt", content_type="text/plain", file_size_bytes=len(data))
+        else:
+            created = create_waiting_for_confirm(tenant, "a.txt", "text/plain", len(data))
+        put_with_requests(created.presigned_url, "text/plain", data)
+        if event_first:
+            assert wait_until_completed(uploads, tenant, created.upload_id).status == "COMPLETED"
+        request = ConfirmUploadRequest(**request_fields)
+        status, answer = confirm_answer(uploads, tenant, created.upload_id, request)
+        if status == 200:
+            assert answer[0]["file_hash"] == hashlib.sha256(data).hexdigest()
+            answer[0]["file_hash"] = "sha256 of the bytes"
+        answers.append((status, answer))
+        if request_fields.get("auto_submit_batch"):
+            stored = UploadResponse.from_dict(uploads.get_upload_buckets(tenant["bucket"], created.upload_id))
+            assert stored.task_id, stored
+    assert answers[0] == answers[1]
+    assert answers[0][0] == (400 if refused else 200), answers
 
 
 def test_errors_surface_as_api_exceptions(uploads, tenant):

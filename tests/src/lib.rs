@@ -173,7 +173,14 @@ impl Tenant {
         format!("/v1/buckets/{}/uploads", self.bucket.name)
     }
 
-    pub async fn create_upload(&self, body: Value) -> Value {
+    /// Creates an upload with `body`. Unless `body` says otherwise, with `"auto_confirm":
+    /// false`: the tests of explicit confirmation need the upload to stay PENDING after its
+    /// PUT, which local-s3's ObjectCreated event would otherwise confirm (tests/tests/
+    /// auto_confirm.rs tests that path).
+    pub async fn create_upload(&self, mut body: Value) -> Value {
+        if let Some(fields) = body.as_object_mut() {
+            fields.entry("auto_confirm").or_insert(Value::Bool(false));
+        }
         let response = self
             .request(Method::POST, &self.uploads_path())
             .json(&body)
@@ -349,6 +356,19 @@ pub async fn put_as_copied(app: &App, key: &str, bytes: Vec<u8>) {
         .send()
         .await
         .unwrap_or_else(|err| panic!("PutObject {key}: {err:?}"));
+}
+
+/// Invokes a function without a route (a stream or queue consumer) through `cargo lambda
+/// watch`'s Lambda endpoint, as its event source would, and returns its answer.
+pub async fn invoke(function: &str, payload: &Value) -> Value {
+    let url = format!("{}/2015-03-31/functions/{function}/invocations", api_url());
+    let response = http()
+        .post(url)
+        .json(payload)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("invoke {function}: {err}"));
+    expect_json(response, 200).await
 }
 
 /// The SHA-256 hex of what S3 holds at `key`, or `None` when nothing is there.

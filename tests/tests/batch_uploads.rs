@@ -145,6 +145,14 @@ async fn mixed_outcomes_complete_with_errors_item_by_item() {
         .enumerate()
         .map(|(i, b)| item(&format!("m{i}.bin"), b))
         .collect();
+    // The items that fail must stay as they were: no ObjectCreated event may confirm them.
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|mut item| {
+            item["auto_confirm"] = Value::Bool(false);
+            item
+        })
+        .collect();
     let created = expect_json(batch_create(&tenant, &json!({"uploads": items})).await, 200).await;
     let uploads = created["uploads"].as_array().unwrap().clone();
     for (i, (upload, bytes)) in uploads.iter().zip(&contents).enumerate() {

@@ -274,12 +274,21 @@ async fn concurrent_confirms_of_one_upload_create_one_object_and_answer_alike() 
     let objects = objects_of(&tenant.app, &[upload_id.clone()].into()).await;
     assert_eq!(objects, vec![responses[0]["object_id"].as_str().unwrap().to_owned()]);
 
-    // And once more, later: the same answer, nothing changed.
+    // And once more, later: the same answer, nothing changed; a claim the recorded bytes do
+    // not match is refused as it would have been first (and still changes nothing).
     let before = upload_of(&tenant, &upload_id).await;
+    let etag = responses[0]["etag"].as_str().unwrap();
     assert_eq!(
-        expect_json(tenant.confirm(&upload_id, Some(json!({"etag": "whatever"}))).await, 200).await,
+        expect_json(tenant.confirm(&upload_id, Some(json!({"etag": etag}))).await, 200).await,
         responses[0]
     );
+    let refused = expect_error(
+        tenant.confirm(&upload_id, Some(json!({"etag": "whatever"}))).await,
+        400,
+        "BadRequestError",
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], "etag_mismatch");
     assert_eq!(upload_of(&tenant, &upload_id).await, before);
 }
 

@@ -148,13 +148,16 @@ fn expired_uploads_reach_their_consumer_with_their_old_images() {
     let view = tables[0].1["Properties"]["StreamSpecification"]["StreamViewType"].as_str();
     assert_eq!(view, Some("NEW_AND_OLD_IMAGES"));
 
-    let mappings = resources_of_type(&template, "AWS::Lambda::EventSourceMapping");
-    assert_eq!(mappings.len(), 1, "one event source mapping expected");
+    let mappings: Vec<_> = resources_of_type(&template, "AWS::Lambda::EventSourceMapping")
+        .into_iter()
+        .filter(|(_, m)| untagged(&m["Properties"]["FunctionName"]) == "ExpiredUploadsFunction")
+        .collect();
+    assert_eq!(
+        mappings.len(),
+        1,
+        "one event source mapping of ExpiredUploadsFunction expected"
+    );
     let props = &mappings[0].1["Properties"];
-    let Value::Tagged(function) = &props["FunctionName"] else {
-        panic!("FunctionName is not a !Ref");
-    };
-    assert_eq!(function.value.as_str(), Some("ExpiredUploadsFunction"));
     let consumer = &template["Resources"]["ExpiredUploadsFunction"];
     assert_eq!(
         consumer["Metadata"]["BuildProperties"]["Binary"].as_str(),
@@ -185,6 +188,86 @@ fn expired_uploads_reach_their_consumer_with_their_old_images() {
 type Endpoint = (String, String, String);
 
 /// Every route of the HttpApi: the API's own and the `$default` route.
+/// Auto-confirm: the bucket sends its events to EventBridge; a rule picks the objects
+/// created under the staging prefix and queues them; the queue runs `auto-confirm`,
+/// reporting failed messages one by one; what fails five times, or cannot be queued, waits in
+/// a dead-letter queue whose alarm notifies the operators.
+#[test]
+fn object_created_events_reach_auto_confirm_and_failures_an_alarm() {
+    let template = template();
+    let resources = &template["Resources"];
+    let bucket = &resources["UploadsBucket"]["Properties"];
+    assert_eq!(
+        bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"].as_bool(),
+        Some(true)
+    );
+
+    let rule = &resources["ObjectCreatedRule"]["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"][0].as_str(), Some("aws.s3"));
+    assert_eq!(pattern["detail-type"][0].as_str(), Some("Object Created"));
+    assert_eq!(untagged(&pattern["detail"]["bucket"]["name"][0]), "UploadsBucket");
+    assert_eq!(
+        pattern["detail"]["object"]["key"][0]["prefix"].as_str(),
+        Some(bucket_uploads::model::STAGING_PREFIX),
+        "the rule must pick exactly the keys upload URLs write"
+    );
+    let target = &rule["Targets"][0];
+    assert_eq!(untagged(&target["Arn"]), "ObjectCreatedQueue.Arn");
+    assert_eq!(
+        untagged(&target["DeadLetterConfig"]["Arn"]),
+        "ObjectCreatedDeadLetterQueue.Arn"
+    );
+
+    let queue = &resources["ObjectCreatedQueue"]["Properties"];
+    let redrive = &queue["RedrivePolicy"];
+    assert_eq!(
+        untagged(&redrive["deadLetterTargetArn"]),
+        "ObjectCreatedDeadLetterQueue.Arn"
+    );
+    assert_eq!(redrive["maxReceiveCount"].as_u64(), Some(5));
+    let timeout = resources["AutoConfirmFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout,
+        "Lambda wants at least six function timeouts"
+    );
+    let policy = &resources["ObjectCreatedQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(policy["Principal"]["Service"].as_str(), Some("events.amazonaws.com"));
+    assert_eq!(
+        untagged(&policy["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        "ObjectCreatedRule.Arn"
+    );
+
+    let mapping = resources_of_type(&template, "AWS::Lambda::EventSourceMapping")
+        .into_iter()
+        .find(|(_, m)| untagged(&m["Properties"]["FunctionName"]) == "AutoConfirmFunction")
+        .expect("auto-confirm reads a queue")
+        .1;
+    assert_eq!(
+        untagged(&mapping["Properties"]["EventSourceArn"]),
+        "ObjectCreatedQueue.Arn"
+    );
+    assert_eq!(
+        mapping["Properties"]["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert_eq!(
+        resources["AutoConfirmFunction"]["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("auto-confirm")
+    );
+
+    let alarm = &resources["ObjectCreatedDeadLetterAlarm"]["Properties"];
+    assert_eq!(alarm["Namespace"].as_str(), Some("AWS/SQS"));
+    assert_eq!(alarm["MetricName"].as_str(), Some("ApproximateNumberOfMessagesVisible"));
+    assert_eq!(
+        untagged(&alarm["Dimensions"][0]["Value"]),
+        "ObjectCreatedDeadLetterQueue.QueueName"
+    );
+    assert_eq!(untagged(&alarm["AlarmActions"][0]), "AlarmTopic");
+}
+
 fn code_routes() -> BTreeSet<Endpoint> {
     routes::ALL
         .iter()

@@ -15,6 +15,22 @@ pub enum Origin<'a> {
     /// The worker, running the task an earlier confirmation started, until the run's
     /// deadline.
     Worker(&'a Task, Timestamp),
+    /// S3's ObjectCreated event for the upload's staging key, for bytes stored at
+    /// `object_created_at`: confirms a PENDING upload as a client would (in the background
+    /// when the object is large), and leaves every other upload as it is.
+    Event { object_created_at: Timestamp },
+}
+
+impl Origin<'_> {
+    /// For a confirmation that may hand the upload to the worker: whether it was asked to
+    /// (`None` for the worker and batch items, which never do).
+    pub fn may_defer(&self) -> Option<bool> {
+        match self {
+            Origin::Client { run_async } => Some(*run_async),
+            Origin::Event { .. } => Some(false),
+            Origin::BatchItem | Origin::Worker(..) => None,
+        }
+    }
 }
 
 /// The next step of a confirmation.
@@ -35,9 +51,15 @@ pub enum Step {
 }
 
 /// The next step for `upload` at `now`. A confirmation started before the URL expired may
-/// finish after: only PENDING uploads expire.
+/// finish after: only PENDING uploads expire. An event confirms bytes stored before the URL
+/// expired however late it arrives, and never fails or refuses anything: the client's own
+/// confirmation (or the record's expiry) deals with the rest.
 pub fn next_step(upload: &Upload, now: Timestamp, origin: Origin<'_>) -> Step {
     match origin {
+        Origin::Event { object_created_at } => match upload.status {
+            UploadStatus::Pending if object_created_at <= upload.expires_at => Step::Verify,
+            _ => Step::Settled,
+        },
         Origin::Client { .. } | Origin::BatchItem => match upload.status {
             UploadStatus::Pending if now > upload.expires_at => Step::Expire,
             UploadStatus::Pending => Step::Verify,
@@ -152,6 +174,30 @@ mod tests {
             assert_eq!(
                 next_step(&upload(status, None), now, Origin::BatchItem),
                 step,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_event_verifies_pending_uploads_stored_in_time_and_leaves_the_rest() {
+        let pending = upload(UploadStatus::Pending, None);
+        let event = |at: Timestamp| Origin::Event { object_created_at: at };
+        let late = pending.expires_at.plus_seconds(3600);
+        assert_eq!(
+            next_step(&pending, late, event(pending.expires_at)),
+            Step::Verify,
+            "stored in time, delivered late"
+        );
+        assert_eq!(
+            next_step(&pending, late, event(pending.expires_at.plus_seconds(1))),
+            Step::Settled
+        );
+        for status in [UploadStatus::Processing, UploadStatus::Completed, UploadStatus::Failed] {
+            let other = upload(status, Some(TaskId::generate()));
+            assert_eq!(
+                next_step(&other, Timestamp::now(), event(other.created_at)),
+                Step::Settled,
                 "{status}"
             );
         }

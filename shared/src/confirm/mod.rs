@@ -7,9 +7,11 @@
 //! what, the store writes it in one transaction), or hands the upload to the worker, or
 //! fails it. Errors are [`ConfirmError`]s.
 
+pub mod auto;
 pub mod batch;
 mod decision;
 mod error;
+mod late;
 mod parts;
 mod request;
 mod verify;
@@ -117,15 +119,45 @@ pub async fn confirm(
     request: &ConfirmRequest,
     origin: Origin<'_>,
 ) -> Result<Upload, ConfirmError> {
+    // A client's (or batch item's) claims and batch still count when another confirmation
+    // took the upload first.
+    let late = matches!(origin, Origin::Client { .. } | Origin::BatchItem) && late::asks_anything(request);
     match next_step(&upload, Timestamp::now(), origin) {
+        Step::Settled if late && upload.status == UploadStatus::Completed => {
+            Box::pin(late::completed(app, bucket, upload, request)).await
+        }
         Step::Settled => Ok(upload),
         Step::Refuse => Err(refusal(&upload)),
         // Only a client restarts a task that never ran: the worker has no state machine to
         // start (and a batch item reports the upload as being confirmed).
-        Step::Resume if matches!(origin, Origin::Client { .. }) => resume(app, upload).await,
-        Step::Resume => Ok(upload),
+        Step::Resume if matches!(origin, Origin::Client { .. }) => {
+            let upload = resume(app, upload).await?;
+            late_processing(app, bucket, upload, request, late).await
+        }
+        Step::Resume => late_processing(app, bucket, upload, request, late).await,
         Step::Expire => expire(app, upload).await,
-        Step::Verify => verify_and_record(app, bucket, upload, request, origin).await,
+        Step::Verify => match verify_and_record(app, bucket, upload, request, origin).await? {
+            // Completed by this confirmation (its claims held, its batch is in), or by
+            // another that won the race.
+            done if late && done.status == UploadStatus::Completed => {
+                Box::pin(late::completed(app, bucket, done, request)).await
+            }
+            other => Ok(other),
+        },
+    }
+}
+
+async fn late_processing(
+    app: &App,
+    bucket: &Bucket,
+    upload: Upload,
+    request: &ConfirmRequest,
+    late: bool,
+) -> Result<Upload, ConfirmError> {
+    if late {
+        Box::pin(late::processing(app, bucket, upload, request)).await
+    } else {
+        Ok(upload)
     }
 }
 
@@ -139,7 +171,9 @@ async fn verify_and_record(
     if let Some(multipart) = &upload.multipart {
         // A large object's parts are joined by the worker (S3 may take minutes to join
         // thousands); a client's confirmation only checks they are all there.
-        let defer = matches!(origin, Origin::Client { run_async } if run_async || upload.counted_bytes() >= ASYNC_THRESHOLD_BYTES);
+        let defer = origin
+            .may_defer()
+            .is_some_and(|run_async| run_async || upload.counted_bytes() >= ASYNC_THRESHOLD_BYTES);
         if parts::complete(app, &upload, multipart, request, !defer).await? == Parts::Ready {
             return start_async(app, upload, request, bucket).await;
         }
@@ -151,12 +185,15 @@ async fn verify_and_record(
     let max_file_size_bytes = quota.map_or(bucket.max_file_size_bytes, |q| {
         bucket.max_file_size_bytes.min(q.max_file_size_bytes)
     });
+    if origin
+        .may_defer()
+        .is_some_and(|run_async| run_async || located.info().size >= ASYNC_THRESHOLD_BYTES)
+    {
+        return start_async(app, upload, request, bucket).await;
+    }
     let task = match origin {
-        Origin::Client { run_async } if run_async || located.info().size >= ASYNC_THRESHOLD_BYTES => {
-            return start_async(app, upload, request, bucket).await;
-        }
-        Origin::Client { .. } | Origin::BatchItem => None,
         Origin::Worker(task, _) => Some(task),
+        Origin::Client { .. } | Origin::BatchItem | Origin::Event { .. } => None,
     };
     let long_work = match origin {
         Origin::Worker(task, deadline) => Some(LongWork {
@@ -187,7 +224,7 @@ async fn verify_and_record(
         }
         // Hashing means reading the bytes, which only the worker does: a client's
         // confirmation becomes asynchronous, as the contract allows.
-        Ok(Verdict::Unhashed) if matches!(origin, Origin::Client { .. }) => {
+        Ok(Verdict::Unhashed) if origin.may_defer().is_some() => {
             return start_async(app, upload, request, bucket).await;
         }
         Ok(Verdict::Unhashed) => {
@@ -198,12 +235,30 @@ async fn verify_and_record(
         Err(Rejection::Keep(ConfirmError::NotUploaded { .. })) => return not_uploaded(app, &upload).await,
         Err(Rejection::Keep(ConfirmError::Failure(Failure::Unavailable))) => return unavailable(app, &upload).await,
         Err(Rejection::Keep(err)) => return Err(err),
-        // The worker's failures go through the state machine's Catch, which fails the task too.
-        Err(Rejection::Fail(err)) if task.is_some() => return Err(err),
+        // The worker's failures go through the state machine's Catch, which fails the task
+        // too; an event fails nothing (below).
+        Err(Rejection::Fail(err)) if !fails_unusable(origin) => return Err(err),
         Err(Rejection::Fail(err)) => return fail_unusable(app, &upload, err).await,
     };
     let auto_batch = request.auto_submit_batch.then_some(&bucket.namespace_id);
-    record(app, &upload, &verified, task, auto_batch, quota.as_ref()).await
+    record(
+        app,
+        &upload,
+        &verified,
+        task,
+        auto_batch,
+        quota.as_ref(),
+        fails_unusable(origin),
+    )
+    .await
+}
+
+/// Whether this confirmation itself fails an upload whose bytes can never complete it. The
+/// worker leaves that to the state machine's Catch. An event leaves it to the client's own
+/// confirmation, which then gets the answer it would have had without auto-confirm (or to
+/// the upload's expiry).
+fn fails_unusable(origin: Origin<'_>) -> bool {
+    matches!(origin, Origin::Client { .. } | Origin::BatchItem)
 }
 
 /// Keeps where a worker run left off in its task, for the next run (the state machine
@@ -232,8 +287,8 @@ async fn tenant_quota(app: &App, upload: &Upload) -> Result<Option<Quota>, Failu
 /// Records verified bytes: the completion transaction, retried as a duplicate when another
 /// upload of the same bytes became the original first. With the worker's task, the task
 /// completes in the same transaction. The staged copy goes once the upload completed.
-/// Bytes the tenant's quota has no room for fail the upload (the worker's through the
-/// state machine's Catch), and its bytes are removed.
+/// Bytes the tenant's quota has no room for fail the upload, and its bytes are removed,
+/// when `fail_unusable_bytes` (see [`fails_unusable`]).
 async fn record(
     app: &App,
     upload: &Upload,
@@ -241,6 +296,7 @@ async fn record(
     task: Option<&Task>,
     auto_batch_namespace: Option<&NamespaceId>,
     quota: Option<&Quota>,
+    fail_unusable_bytes: bool,
 ) -> Result<Upload, ConfirmError> {
     // Optimistically the first upload of these bytes: the transaction claims the hash
     // marker, and only when another upload holds it is the marker read (to complete as
@@ -267,7 +323,7 @@ async fn record(
                 let Some(refusal) = over_quota(app, &completion.transition, quota).await? else {
                     continue;
                 };
-                if task.is_some() {
+                if !fail_unusable_bytes {
                     return Err(refusal);
                 }
                 return fail_unusable(app, upload, refusal).await;
@@ -326,7 +382,10 @@ async fn start_async(
                 .await?
                 .ok_or_else(|| NotFound::new("upload", &upload.upload_id))?;
             return match current.status {
-                UploadStatus::Processing => resume(app, current).await,
+                UploadStatus::Processing => {
+                    let current = resume(app, current).await?;
+                    late_processing(app, bucket, current, request, late::asks_anything(request)).await
+                }
                 UploadStatus::Completed => Ok(current),
                 _ => Err(refusal(&current)),
             };

@@ -224,27 +224,39 @@ async fn copy_in_parts(
 /// The client's `etag` and `file_size_bytes`, the size declared at creation, and the
 /// bucket's maximum, against what S3 reports.
 fn check_claims(upload: &Upload, request: &ConfirmRequest, max_size: u64, info: &ObjectInfo) -> Result<(), Rejection> {
-    if let Some(etag) = &request.etag
-        && !etags_match(etag, &info.etag)
+    check_request_claims(request, &info.etag, info.size)?;
+    if let Some(expected) = upload.file_size_bytes
+        && expected != info.size
     {
-        return Err(Rejection::Keep(ConfirmError::Mismatch(Mismatch::Etag {
-            expected: unquote(etag).to_owned(),
-            actual: info.etag.clone(),
+        return Err(Rejection::Keep(ConfirmError::Mismatch(Mismatch::FileSize {
+            expected,
+            actual: info.size,
         })));
-    }
-    for expected in [request.file_size_bytes, upload.file_size_bytes].into_iter().flatten() {
-        if expected != info.size {
-            return Err(Rejection::Keep(ConfirmError::Mismatch(Mismatch::FileSize {
-                expected,
-                actual: info.size,
-            })));
-        }
     }
     if info.size > max_size {
         return Err(Rejection::Fail(ConfirmError::TooLarge {
             max: max_size,
             actual: info.size,
         }));
+    }
+    Ok(())
+}
+
+/// The client's `etag` and `file_size_bytes` against the bytes' ETag and size (as S3
+/// reports them, or as a confirmation recorded them).
+pub(super) fn check_request_claims(request: &ConfirmRequest, etag: &str, size: u64) -> Result<(), ConfirmError> {
+    if let Some(claimed) = &request.etag
+        && !etags_match(claimed, etag)
+    {
+        return Err(ConfirmError::Mismatch(Mismatch::Etag {
+            expected: unquote(claimed).to_owned(),
+            actual: etag.to_owned(),
+        }));
+    }
+    if let Some(expected) = request.file_size_bytes
+        && expected != size
+    {
+        return Err(ConfirmError::Mismatch(Mismatch::FileSize { expected, actual: size }));
     }
     Ok(())
 }

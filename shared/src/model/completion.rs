@@ -31,6 +31,15 @@ pub struct Completion {
     pub task: Option<Task>,
 }
 
+/// A batch submitted for an upload completed earlier, in one transaction with the upload
+/// (which must still be COMPLETED) naming its task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LateBatch {
+    pub transition: Transition,
+    pub batch: Batch,
+    pub task: Task,
+}
+
 impl Completion {
     pub fn upload(&self) -> &Upload {
         &self.transition.after
@@ -95,29 +104,7 @@ impl Upload {
         });
         let batch = match (auto_batch_namespace, &object) {
             (Some(namespace_id), Some(object)) => {
-                let (batch_id, task_id) = auto_batch_ids(&self.upload_id);
-                let inputs = BatchInputs {
-                    batch_id: batch_id.clone(),
-                    bucket_id: self.bucket_id.clone(),
-                    object_ids: vec![object.object_id.clone()],
-                };
-                let task = Task::pending(
-                    task_id.clone(),
-                    namespace_id.clone(),
-                    TaskKind::ProcessBatch { inputs },
-                    now,
-                );
-                let batch = Batch {
-                    batch_id,
-                    bucket_id: self.bucket_id.clone(),
-                    namespace_id: namespace_id.clone(),
-                    status: TaskStatus::Queued,
-                    object_ids: vec![object.object_id.clone()],
-                    task_id: Some(task_id),
-                    created_at: now,
-                    updated_at: now,
-                    submitted_at: Some(now),
-                };
+                let (batch, task) = self.auto_batch(&object.object_id, namespace_id, now);
                 // The synchronous response's task_id is the batch's (an async one keeps its own).
                 completed.task_id = completed.task_id.or_else(|| Some(task.task_id.clone()));
                 Some((batch, task))
@@ -125,6 +112,55 @@ impl Upload {
             _ => None,
         };
         self.completion(completed, object, claim, batch)
+    }
+
+    /// The batch `auto_submit_batch` submits for this upload's new object, and its task:
+    /// their ids follow from the upload's, so it is submitted at most once.
+    fn auto_batch(&self, object_id: &ObjectId, namespace_id: &NamespaceId, now: Timestamp) -> (Batch, Task) {
+        let (batch_id, task_id) = auto_batch_ids(&self.upload_id);
+        let inputs = BatchInputs {
+            batch_id: batch_id.clone(),
+            bucket_id: self.bucket_id.clone(),
+            object_ids: vec![object_id.clone()],
+        };
+        let task = Task::pending(
+            task_id.clone(),
+            namespace_id.clone(),
+            TaskKind::ProcessBatch { inputs },
+            now,
+        );
+        let batch = Batch {
+            batch_id,
+            bucket_id: self.bucket_id.clone(),
+            namespace_id: namespace_id.clone(),
+            status: TaskStatus::Queued,
+            object_ids: vec![object_id.clone()],
+            task_id: Some(task_id),
+            created_at: now,
+            updated_at: now,
+            submitted_at: Some(now),
+        };
+        (batch, task)
+    }
+
+    /// `auto_submit_batch` asked of an upload another confirmation completed without it (S3's
+    /// ObjectCreated event, say): the batch it would have had, and the upload naming its task
+    /// as a synchronous completion's does. `None` when it gets no batch (no object of its
+    /// own: a duplicate, or `create_object_on_confirm: false`).
+    pub fn late_batch(&self, namespace_id: &NamespaceId, now: Timestamp) -> Option<LateBatch> {
+        let object_id = self.object_id.as_ref().filter(|_| {
+            self.status == UploadStatus::Completed && !self.is_duplicate && self.create_object_on_confirm
+        })?;
+        let (batch, task) = self.auto_batch(object_id, namespace_id, now);
+        let after = Upload {
+            task_id: self.task_id.clone().or_else(|| Some(task.task_id.clone())),
+            ..self.clone()
+        };
+        Some(LateBatch {
+            transition: self.becomes(after),
+            batch,
+            task,
+        })
     }
 
     fn completion(
@@ -182,7 +218,7 @@ impl Completion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{BucketId, UploadId};
+    use crate::ids::{BucketId, TaskId, UploadId};
     use crate::model::Bucket;
     use crate::uploads::NewUpload;
 
@@ -249,6 +285,44 @@ mod tests {
         assert_eq!(object.metadata["k"], "v");
         assert_eq!(object.content_hash, "ab".repeat(32));
         assert_eq!(c.claim, Some(marker(&upload, Some(&object_id))));
+    }
+
+    #[test]
+    fn a_late_batch_is_the_one_the_completion_would_have_submitted() {
+        let bucket = bucket();
+        let upload = pending(&bucket, true, true);
+        let now = Timestamp::parse("2024-01-15T10:02:00Z").unwrap();
+        let with_batch = upload.complete(&verified(), None, ObjectId::generate(), now, Some(&bucket.namespace_id));
+        let without = upload.complete(&verified(), None, ObjectId::generate(), now, None);
+        let done = without.upload();
+        assert_eq!(upload.late_batch(&bucket.namespace_id, now), None, "not completed yet");
+
+        let late = done.late_batch(&bucket.namespace_id, now).unwrap();
+        let (batch, task) = with_batch.batch.clone().unwrap();
+        assert_eq!(late.batch.batch_id, batch.batch_id, "ids follow from the upload's");
+        assert_eq!(late.task.task_id, task.task_id);
+        assert_eq!(late.batch.object_ids, vec![done.object_id.clone().unwrap()]);
+        assert_eq!(late.transition.before, *done);
+        assert_eq!(late.transition.after.task_id, Some(task.task_id.clone()));
+        assert_eq!(late.transition.after.status, UploadStatus::Completed);
+
+        // An upload that kept its asynchronous confirmation's task id keeps it.
+        let confirm_task = TaskId::generate();
+        let asynchronous = Upload {
+            task_id: Some(confirm_task.clone()),
+            ..done.clone()
+        };
+        let late = asynchronous.late_batch(&bucket.namespace_id, now).unwrap();
+        assert_eq!(late.transition.after.task_id, Some(confirm_task));
+
+        // No object of its own, no batch.
+        let duplicate = Upload {
+            is_duplicate: true,
+            ..done.clone()
+        };
+        assert_eq!(duplicate.late_batch(&bucket.namespace_id, now), None);
+        let objectless = pending(&bucket, true, false).complete(&verified(), None, ObjectId::generate(), now, None);
+        assert_eq!(objectless.upload().late_batch(&bucket.namespace_id, now), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod upload;
 
 pub use batch::{Batch, BatchView};
 pub use blob_type::BlobType;
-pub use completion::{Completion, Verified};
+pub use completion::{Completion, LateBatch, Verified};
 pub use counts::{BucketCounts, StatusCount};
 pub use multipart::{Multipart, PartPlan, PartUrl, UploadedPart};
 pub use object::{BucketObject, HashMarker};

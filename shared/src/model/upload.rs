@@ -68,6 +68,19 @@ pub struct Upload {
     /// (absent otherwise, so Mixpeek's clients never see it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multipart: Option<Multipart>,
+    /// Our extension: whether S3's ObjectCreated event for the staged bytes confirms the
+    /// upload (`confirm::auto`). Shown (and stored) only when created with
+    /// `"auto_confirm": false`, so Mixpeek's clients never see it.
+    #[serde(default = "auto_confirm_default", skip_serializing_if = "is_auto_confirmed")]
+    pub auto_confirm: bool,
+}
+
+fn auto_confirm_default() -> bool {
+    true
+}
+
+fn is_auto_confirmed(auto_confirm: &bool) -> bool {
+    *auto_confirm
 }
 
 /// One status change of one upload. The store applies it as one conditional write (the

@@ -212,8 +212,7 @@ impl ObjectStore {
         })
     }
 
-    /// The S3 bucket, for tests that look at objects directly.
-    #[cfg(feature = "test-support")]
+    /// The S3 bucket: uploads' bytes, and the one whose events auto-confirm them.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }

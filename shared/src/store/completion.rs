@@ -6,10 +6,13 @@
 use super::transact::ConditionsFailed;
 use super::uploads::{UPLOAD_SORT_KEY, upload_item};
 use super::{Conflict, Item, Store, StoreError, key_pair, to_item};
-use crate::aws::invalid_request;
+use crate::aws::{invalid_request, sdk_failure};
 use crate::errors::Failure;
 use crate::ids::{BatchId, BucketId, ObjectId, TaskId};
-use crate::model::{Batch, BucketObject, Completion, HashMarker, Task, TaskStatus, Transition, Upload, UploadStatus};
+use crate::model::{
+    Batch, BucketObject, Completion, HashMarker, LateBatch, Task, TaskKind, TaskStatus, Transition, Upload,
+    UploadStatus,
+};
 use crate::quota::Quota;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
@@ -63,8 +66,9 @@ impl Store {
         let usage = self.usage_move(Some(before), Some(after), quota)?;
         let usage_index = usage.as_ref().map(|_| usage_index);
         items.extend(usage);
+        let task_index = items.len();
         if let Some(task) = &completion.task {
-            items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending.as_str())))?);
+            items.push(self.transact_put(task_item(task)?, Some(task_condition(task, TaskStatus::Pending)))?);
         }
         match self.transact("complete upload", items).await? {
             Ok(()) => Ok(()),
@@ -74,6 +78,10 @@ impl Store {
             }
             Err(ConditionsFailed(failed)) if usage_index.is_some_and(|i| failed.contains(&i)) => {
                 Err(StoreError::Conflict(Conflict::OverQuota))
+            }
+            // A later confirmation asked for a batch after this run read the task.
+            Err(ConditionsFailed(failed)) if completion.task.is_some() && failed == [task_index] => {
+                Err(StoreError::Conflict(Conflict::TaskChanged))
             }
             Err(ConditionsFailed(failed)) => {
                 // A clash of a fresh object id, or a task that ended while its upload had not.
@@ -92,6 +100,58 @@ impl Store {
             items.push(self.transact_put(task_item(task)?, Some(status_condition(TaskStatus::Pending.as_str())))?);
         }
         self.transact_transition("fail upload", items).await
+    }
+
+    /// Submits the batch `auto_submit_batch` asked of an upload completed earlier without one,
+    /// with the upload naming its task: `Conflict::Exists` when it was submitted already,
+    /// `Conflict::UploadChanged` when the upload is no longer COMPLETED (or gone).
+    pub async fn submit_late_batch(&self, late: &LateBatch) -> Result<(), StoreError> {
+        let items = vec![
+            self.transact_put(
+                upload_item(&late.transition.after)?,
+                Some(status_condition(UploadStatus::Completed.as_str())),
+            )?,
+            self.transact_put(batch_item(&late.batch)?, None)?,
+            self.transact_put(task_item(&late.task)?, None)?,
+        ];
+        match self.transact("submit late batch", items).await? {
+            Ok(()) => Ok(()),
+            Err(ConditionsFailed(failed)) if failed.contains(&0) => Err(StoreError::Conflict(Conflict::UploadChanged)),
+            Err(ConditionsFailed(_)) => Err(StoreError::Conflict(Conflict::Exists)),
+        }
+    }
+
+    /// Asks a running confirmation task to submit its upload's batch when it completes:
+    /// `Conflict::TaskChanged` when it is no longer running (or asks already).
+    pub async fn ask_task_for_batch(&self, task_id: &TaskId) -> Result<(), StoreError> {
+        let [pk, sk] = key_pair(task_id.to_string(), TASK);
+        let result = self
+            .dynamodb()
+            .update_item()
+            .table_name(&self.table)
+            .key(pk.0, AttributeValue::S(pk.1))
+            .key(sk.0, AttributeValue::S(sk.1))
+            .condition_expression("#status = :pending AND #inputs.#batch = :no")
+            .update_expression("SET #inputs.#batch = :yes")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#inputs", "inputs")
+            .expression_attribute_names("#batch", "auto_submit_batch")
+            .expression_attribute_values(":pending", AttributeValue::S(TaskStatus::Pending.as_str().to_owned()))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(Conflict::TaskChanged))
+            }
+            Err(err) => Err(sdk_failure("ask task for batch", err).into()),
+        }
     }
 
     /// Hands a PENDING upload to asynchronous confirmation: the transition to PROCESSING and
@@ -130,10 +190,12 @@ impl Store {
         self.put_new(task_item(task)?).await
     }
 
-    /// Replaces a task that is still in `expected` status (`Conflict::UploadChanged`'s
-    /// counterpart for tasks: `StoreError::Conflict` when another run changed it first).
+    /// Replaces a task that is still in `expected` status, and still asks for the batch it
+    /// was read asking for (`Conflict::UploadChanged`'s counterpart for tasks:
+    /// `StoreError::Conflict` when another run, or a confirmation asking for a batch, changed
+    /// it first).
     pub async fn update_task(&self, task: &Task, expected: TaskStatus) -> Result<(), StoreError> {
-        let item = self.transact_put(task_item(task)?, Some(status_condition(expected.as_str())))?;
+        let item = self.transact_put(task_item(task)?, Some(task_condition(task, expected)))?;
         match self.transact("update task", vec![item]).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict(Conflict::TaskChanged)),
@@ -202,6 +264,21 @@ pub(super) type Condition = (
     std::collections::HashMap<String, String>,
     std::collections::HashMap<String, AttributeValue>,
 );
+
+/// A task replaced by the run that read it: still in `expected` status and, for a
+/// confirmation, still asking for the batch that run read it asking for (or not), since a
+/// later confirmation may have asked for one meanwhile (`Store::ask_task_for_batch`), which
+/// the replacement must not undo.
+fn task_condition(task: &Task, expected: TaskStatus) -> Condition {
+    let (mut expression, mut names, mut values) = status_condition(expected.as_str());
+    if let TaskKind::Confirm { inputs, .. } = &task.kind {
+        expression.push_str(" AND #inputs.#batch = :batch");
+        names.insert("#inputs".to_owned(), "inputs".to_owned());
+        names.insert("#batch".to_owned(), "auto_submit_batch".to_owned());
+        values.insert(":batch".to_owned(), AttributeValue::Bool(inputs.auto_submit_batch));
+    }
+    (expression, names, values)
+}
 
 /// The item exists and has `status`.
 fn status_condition(status: &str) -> Condition {

@@ -103,6 +103,8 @@ pub enum Conflict {
     Gone,
     /// The bucket holds uploads, or the namespace buckets.
     NotEmpty,
+    /// What the write creates exists already (a batch submitted earlier).
+    Exists,
 }
 
 /// A write that did not happen: a condition that did not hold, or a failure.

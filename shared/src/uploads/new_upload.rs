@@ -19,7 +19,7 @@ const MAX_METADATA_BYTES: usize = 16 * 1024;
 const MAX_METADATA_DEPTH: usize = 16;
 
 /// The body keys Create Upload accepts: the SDK's `CreateUploadRequest`, and our
-/// `checksum_required`, `multipart` and `part_size_bytes` extensions.
+/// `checksum_required`, `multipart`, `part_size_bytes` and `auto_confirm` extensions.
 pub const ACCEPTED_KEYS: &[&str] = &[
     "filename",
     "content_type",
@@ -35,6 +35,7 @@ pub const ACCEPTED_KEYS: &[&str] = &[
     "checksum_required",
     "multipart",
     "part_size_bytes",
+    "auto_confirm",
 ];
 
 /// A validated Create Upload request with every default applied.
@@ -59,6 +60,9 @@ pub struct NewUpload {
     pub checksum_required: bool,
     /// Our extension: the file goes up in parts (`Some`), of the size asked for, if any.
     pub multipart: Option<MultipartAsk>,
+    /// Our extension: `false` keeps the upload waiting for an explicit confirmation when
+    /// S3 reports its bytes stored.
+    pub auto_confirm: bool,
 }
 
 /// A multipart upload as asked for; the part size is settled at creation, against the
@@ -143,6 +147,7 @@ impl NewUpload {
             );
         }
         let multipart = r.optional_bool("multipart").unwrap_or(false);
+        let auto_confirm = r.optional_bool("auto_confirm").unwrap_or(true);
         let part_size_bytes = r
             .optional_u64("part_size_bytes")
             .and_then(|n| r.in_range("part_size_bytes", n, 1, MAX_PART_SIZE_BYTES));
@@ -196,6 +201,7 @@ impl NewUpload {
             file_hash,
             checksum_required,
             multipart: multipart.then_some(MultipartAsk { part_size_bytes }),
+            auto_confirm,
         })
     }
 }
@@ -237,6 +243,7 @@ impl NewUpload {
             task_id: None,
             tenant_id: None,
             multipart: None,
+            auto_confirm: self.auto_confirm,
         }
     }
 }

@@ -5,10 +5,12 @@
 //! the write, S3's conditional, checksummed CopyObject (see `verifying_store`) and S3's
 //! multipart uploads (see `multipart`; `--min-part-size` lowers S3's 5 MiB floor for every
 //! part but the last, so tests can use small parts). It binds to 127.0.0.1 only. With
+//! `--object-created-url` it delivers S3's ObjectCreated events (see `events`). With
 //! `--port 0` the kernel picks a free port, which is printed and optionally written to
 //! `--port-file`, so test runs never race for a port.
 
 mod cors;
+mod events;
 mod keys;
 mod multipart;
 mod object_files;
@@ -46,6 +48,14 @@ struct Opt {
     /// bytes: S3's 5 MiB by default; test runs lower it to keep their parts small.
     #[arg(long, env = "LOCAL_S3_MIN_PART_SIZE", default_value_t = multipart::S3_MIN_PART_SIZE)]
     min_part_size: u64,
+    /// Where S3's ObjectCreated events go: a Lambda invoke URL (the auto-confirm function
+    /// under `cargo lambda watch`), handed each event as its SQS queue would; none without it.
+    #[arg(long, env = "LOCAL_S3_OBJECT_CREATED_URL")]
+    object_created_url: Option<String>,
+    /// Only objects under this prefix have their events delivered (template.yaml's
+    /// `ObjectCreatedRule`).
+    #[arg(long, default_value = "incoming/")]
+    object_created_prefix: String,
     /// Buckets to create if they do not exist yet.
     #[arg(long = "bucket")]
     buckets: Vec<String>,
@@ -65,7 +75,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let fs =
         s3s_fs::FileSystem::new(&opt.root).map_err(|err| format!("cannot serve {}: {err:?}", opt.root.display()))?;
-    let store = verifying_store::VerifyingStore::new(fs, opt.root.clone(), opt.min_part_size);
+    let events = events::Notifier::new(opt.object_created_url.clone(), opt.object_created_prefix.clone());
+    let store = verifying_store::VerifyingStore::new(fs, opt.root.clone(), opt.min_part_size, events);
     let service = {
         let mut builder = S3ServiceBuilder::new(store);
         builder.set_auth(keys::Keys {

@@ -26,6 +26,7 @@
 //! upload the parts through URLs another key signed, and it neither verifies a part's
 //! checksums nor lists parts with their ETags nor checks them on completion.
 
+use crate::events::{Created, Notifier};
 use crate::object_files::{Attributes, InternalInfo, Layout, TempFile, io_failure};
 use crate::transfer;
 use base64::Engine;
@@ -43,17 +44,37 @@ pub struct VerifyingStore {
     pub(crate) writes: RwLock<()>,
     /// The smallest part but the last that CompleteMultipartUpload accepts.
     pub(crate) min_part_size: u64,
+    /// Where ObjectCreated events go.
+    pub(crate) events: Notifier,
 }
 
 impl VerifyingStore {
     /// `root` is the directory `inner` serves.
-    pub fn new(inner: s3s_fs::FileSystem, root: PathBuf, min_part_size: u64) -> Self {
+    pub fn new(inner: s3s_fs::FileSystem, root: PathBuf, min_part_size: u64, events: Notifier) -> Self {
         Self {
             inner,
             files: Layout::new(root),
             writes: RwLock::new(()),
             min_part_size,
+            events,
         }
+    }
+
+    /// Reports `key` of `bucket` created, as S3 does once the object is in place.
+    fn created(&self, bucket: &str, key: &str, e_tag: Option<&ETag>, reason: &'static str) {
+        let size = self
+            .files
+            .object(bucket, key)
+            .ok()
+            .and_then(|path| std::fs::metadata(path).ok())
+            .map_or(0, |meta| meta.len());
+        self.events.object_created(&Created {
+            bucket,
+            key,
+            size,
+            etag: e_tag.map_or("", |e| e.value()),
+            reason,
+        });
     }
 }
 
@@ -104,11 +125,18 @@ macro_rules! verifying_s3_impl {
         #[async_trait::async_trait]
         impl S3 for VerifyingStore {
             async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-                self.verified_put(req).await
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let response = self.verified_put(req).await?;
+                self.created(&bucket, &key, response.output.e_tag.as_ref(), "PutObject");
+                Ok(response)
             }
 
             async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-                self.verified_copy(req).await
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let response = self.verified_copy(req).await?;
+                let e_tag = response.output.copy_object_result.as_ref().and_then(|r| r.e_tag.as_ref());
+                self.created(&bucket, &key, e_tag, "CopyObject");
+                Ok(response)
             }
 
             async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
@@ -154,7 +182,10 @@ macro_rules! verifying_s3_impl {
                 &self,
                 req: S3Request<CompleteMultipartUploadInput>,
             ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-                self.complete_upload(req).await
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let response = self.complete_upload(req).await?;
+                self.created(&bucket, &key, response.output.e_tag.as_ref(), "CompleteMultipartUpload");
+                Ok(response)
             }
 
             async fn abort_multipart_upload(
