@@ -322,3 +322,57 @@ async fn a_large_upload_goes_to_the_worker_and_a_racing_confirm_still_gets_its_b
     let batch = batch_of(&tenant, &batch_id).await;
     assert_eq!(batch["object_ids"], json!([done["object_id"]]), "{batch}");
 }
+
+#[tokio::test]
+async fn a_multipart_upload_confirms_when_its_parts_are_joined() {
+    // No event per part: the upload stays PENDING until CompleteMultipartUpload joins them
+    // (here called on S3 directly, as a client holding S3 credentials could; the confirm
+    // endpoint's own join is raced by the same event in tests/tests/multipart.rs).
+    let tenant = Tenant::new().await;
+    let part_size = 1024 * 1024;
+    let bytes: Vec<u8> = (0..2 * part_size + 100).map(|i| (i % 251) as u8).collect();
+    let created = expect_json(
+        tenant
+            .request(Method::POST, &tenant.uploads_path())
+            .json(
+                &json!({"filename": "big.bin", "content_type": "application/octet-stream",
+                          "file_size_bytes": bytes.len(), "multipart": true, "part_size_bytes": part_size}),
+            )
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let upload_id = created["upload_id"].as_str().unwrap();
+    for part in created["multipart"]["parts"].as_array().unwrap() {
+        let number = part["part_number"].as_u64().unwrap() as usize;
+        let slice = bytes[(number - 1) * part_size..(number * part_size).min(bytes.len())].to_vec();
+        let mut request = http().put(part["url"].as_str().unwrap()).body(slice);
+        for (name, value) in part["headers"].as_object().unwrap() {
+            if name != "Content-Length" {
+                request = request.header(name, value.as_str().unwrap());
+            }
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        upload(&tenant, upload_id).await["status"],
+        "PENDING",
+        "no event per part"
+    );
+
+    let staged = created["s3_key"].as_str().unwrap();
+    let s3_upload_id = created["multipart"]["s3_upload_id"].as_str().unwrap();
+    let objects = &tenant.app.objects;
+    let listed = objects.list_parts(staged, s3_upload_id).await.unwrap().expect("parts");
+    objects
+        .complete_multipart(staged, s3_upload_id, &listed, false)
+        .await
+        .unwrap();
+
+    let (done, _) = completed(&tenant, upload_id).await;
+    assert_eq!(done["file_hash"], sha256_hex(&bytes));
+    assert!(done["etag"].as_str().unwrap().ends_with("-3"), "{done}");
+}
