@@ -106,6 +106,12 @@ def test_confirm_upload_cannot_start_other_state_machines_or_delete_items(as_rol
     refused(lambda: role("dynamodb").delete_item(TableName=stack.table, Key=upload_key(stack)))
 
 
+def test_auto_confirm_cannot_read_the_signing_secret_or_delete_items(as_role, stack):
+    role = as_role("AutoConfirmFunction")
+    refused(lambda: role("secretsmanager").get_secret_value(SecretId=stack.secret_arn))
+    refused(lambda: role("dynamodb").delete_item(TableName=stack.table, Key=upload_key(stack)))
+
+
 def test_the_worker_cannot_read_the_signing_secret(as_role, stack):
     refused(lambda: as_role("ConfirmWorkerFunction")("secretsmanager").get_secret_value(SecretId=stack.secret_arn))
 
@@ -151,6 +157,7 @@ def allowed_calls(aws, stack):
         "GetUploadFunction": get_item,
         "DeleteUploadFunction": lambda role: role("s3").delete_object(Bucket=bucket, Key=some_object(aws, stack, "incoming/")),
         "ConfirmUploadFunction": head_missing,
+        "AutoConfirmFunction": head_missing,
         "UploadPartsFunction": list_parts_of_nothing,
         "ListUploadsFunction": lambda role: role("dynamodb").query(
             TableName=table,
@@ -174,6 +181,7 @@ FUNCTIONS_WITH_PERMISSIONS = [
     "GetUploadFunction",
     "DeleteUploadFunction",
     "ConfirmUploadFunction",
+    "AutoConfirmFunction",
     "UploadPartsFunction",
     "ListUploadsFunction",
     "GetTaskFunction",
