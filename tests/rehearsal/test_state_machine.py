@@ -26,7 +26,9 @@ def worker_arn(stack):
 
 
 def confirm_async(api, data, body=None):
-    created = api.uploaded(data)
+    # MiniStack delivers the bucket's ObjectCreated events to auto-confirm as AWS does: these
+    # uploads wait for the confirmation that hands them to the state machine.
+    created = api.uploaded(data, auto_confirm=False)
     accepted = api.call("POST", f"{api.uploads()}/{created['upload_id']}/confirm?async=true", json=body or {})
     assert accepted["status"] == "PROCESSING", accepted
     return created, accepted["task_id"]
