@@ -107,6 +107,11 @@ pub const NOT_FOUND: Route = Route {
     function: "route-not-found",
 };
 
-/// Functions without a route: the state machine's worker, the TTL stream consumer and the
-/// signing key's rotation.
-pub const WORKERS: &[&str] = &["confirm-worker", "expired-uploads", "rotate-signing-key"];
+/// Functions without a route: the state machine's worker, the TTL stream consumer, the
+/// signing key's rotation and the stream's event publisher.
+pub const WORKERS: &[&str] = &[
+    "confirm-worker",
+    "expired-uploads",
+    "rotate-signing-key",
+    "upload-events",
+];
