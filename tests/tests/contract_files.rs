@@ -759,3 +759,47 @@ fn every_function_links_alike_and_unwinds_in_release() {
         }
     }
 }
+
+/// docs/events.md shows one example of each event the publisher makes, each exactly as the
+/// code would write it: the detail-types it publishes, and details with the schema's fields
+/// and types (read into the code's own detail types and written back unchanged).
+#[test]
+fn the_documented_events_are_the_published_ones() {
+    use bucket_uploads::events::{BATCH_SUBMITTED, BatchSubmitted, UploadEvent, UploadEventKind};
+    let doc = workspace_file("docs/events.md");
+    let examples: Vec<serde_json::Value> = doc
+        .split("```json\n")
+        .skip(1)
+        .map(|block| {
+            let json = block.split("```").next().expect("a closed block");
+            serde_json::from_str(json).unwrap_or_else(|err| panic!("{err}: {json}"))
+        })
+        .collect();
+    let mut shown: Vec<&str> = examples
+        .iter()
+        .map(|e| e["detail-type"].as_str().expect("a detail-type"))
+        .collect();
+    shown.sort_unstable();
+    let mut published: Vec<&str> = UploadEventKind::ALL
+        .iter()
+        .map(|kind| kind.detail_type())
+        .chain([BATCH_SUBMITTED])
+        .collect();
+    published.sort_unstable();
+    assert_eq!(shown, published);
+    for example in &examples {
+        assert_eq!(example["source"], bucket_uploads::event_bus::SOURCE);
+        let detail = &example["detail"];
+        let written = if example["detail-type"] == BATCH_SUBMITTED {
+            let read: BatchSubmitted = serde_json::from_value(detail.clone()).expect("a Batch Submitted detail");
+            serde_json::to_value(read).unwrap()
+        } else {
+            let read: UploadEvent = serde_json::from_value(detail.clone()).expect("an upload event's detail");
+            assert_eq!(read.schema_version, bucket_uploads::events::UPLOAD_EVENT_SCHEMA_VERSION);
+            assert!(bucket_uploads::ids::UploadId::parse(read.upload_id.as_str()).is_some());
+            assert!(read.s3_key.contains(read.namespace_id.as_str()));
+            serde_json::to_value(read).unwrap()
+        };
+        assert_eq!(&written, detail, "{}", example["detail-type"]);
+    }
+}
