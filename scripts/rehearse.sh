@@ -28,7 +28,8 @@ done
 # signing_credentials and store (in-process, no deployed function involved), faults (a
 # fault proxy between the watch and the local services), local_s3 (the local S3 server
 # itself), unavailable (a second watch whose S3 is down), contract_files (static files,
-# no stack). list_oracle asks the API some 1 500 questions (75 s on MiniStack, twice):
+# no stack), upload_events (hands stream records to the publisher at the watch's Lambda
+# endpoint and reads moto's bus; tests/rehearsal/test_events.py drives the deployed one). list_oracle asks the API some 1 500 questions (75 s on MiniStack, twice):
 # over this command's time budget; list.rs and list_read_cap.rs cover the deployed List.
 RUST_TESTS=(
   async_confirm auth_and_tenancy batch_uploads batches confirm counters create_and_get
@@ -159,7 +160,8 @@ with_stack_env() {
   shift
   (
     unset AWS_SESSION_TOKEN AWS_PROFILE UPLOADS_S3_FORCE_PATH_STYLE AWS_ENDPOINT_URL_DYNAMODB \
-      AWS_ENDPOINT_URL_IAM AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_SFN AWS_ENDPOINT_URL_LAMBDA
+      AWS_ENDPOINT_URL_IAM AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_SFN AWS_ENDPOINT_URL_LAMBDA \
+      AWS_ENDPOINT_URL_EVENTBRIDGE AWS_ENDPOINT_URL_SQS
     set -a
     # shellcheck source=/dev/null
     . "$dir/stack.env"

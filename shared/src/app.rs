@@ -3,6 +3,7 @@
 use crate::calls::CallCounter;
 use crate::directory::{DEFAULT_TTL, Directory};
 use crate::dispatch::Dispatcher;
+use crate::event_bus::EventBus;
 use crate::objects::{DEFAULT_COPY_TIMEOUT, ObjectStore, SigningIdentity, SizeLimits, signing_identity};
 use crate::quota::Quota;
 use crate::rate_limit::RateLimit;
@@ -113,6 +114,8 @@ pub struct App {
     pub directory: Directory,
     pub objects: ObjectStore,
     pub dispatcher: Dispatcher,
+    /// Where upload and batch events are published (the stream's publisher only).
+    pub events: EventBus,
     /// The DynamoDB and S3 calls made through `store` and `objects`.
     pub calls: CallCounter,
 }
@@ -126,6 +129,7 @@ impl App {
             .signing_urls()
             .starting_workers()
             .reading_objects()
+            .publishing_events()
             .build()
     }
 
@@ -135,14 +139,15 @@ impl App {
             .signing_urls()
             .starting_workers()
             .reading_objects()
+            .publishing_events()
             .build())
     }
 }
 
 /// An app being put together for one function. The adapters every function shares come
 /// first; what only some functions use is added by name, so that a function's binary links
-/// only the SDK clients it calls (issue 13: the Secrets Manager client, and the Step Functions
-/// and Lambda clients, are linked into no function that does not ask for them). Nothing here
+/// only the SDK clients it calls (issue 13: the Secrets Manager client, and the Step Functions,
+/// EventBridge and Lambda clients, are linked into no function that does not ask for them). Nothing here
 /// waits on the network: every SDK client is built on its first call.
 pub struct Wiring {
     sdk: aws_types::SdkConfig,
@@ -172,6 +177,7 @@ impl Wiring {
             store,
             objects,
             dispatcher: Dispatcher::unconfigured(),
+            events: EventBus::unconfigured(),
             calls,
         };
         Self {
@@ -215,6 +221,12 @@ impl Wiring {
     /// Objects may be read whole, to hash bytes S3 kept no SHA-256 of (the worker).
     pub fn reading_objects(mut self) -> Self {
         self.app.objects = self.app.objects.reading_objects();
+        self
+    }
+
+    /// Events are published on the default EventBridge bus (the stream's publisher).
+    pub fn publishing_events(mut self) -> Self {
+        self.app.events = EventBus::new(&self.sdk);
         self
     }
 

@@ -6,8 +6,8 @@
 //! |-------|---------|
 //! | records and decisions (no I/O) | [`model`] (uploads and their transitions, tasks, batches, tenancy), [`ids`], [`time`], [`names`], [`query`] (the list query language) |
 //! | request validation | [`validate`], [`errors`] (what every operation's error is built from) |
-//! | use cases | [`auth`] (with [`directory`], who is who, cached per container), [`uploads`] (create, read, delete), [`confirm`] (the confirmation orchestrator and its worker), [`listing`], [`expiry`], [`tenancy`], [`quota`] (limits and usage per tenant) and [`usage`] (reading them) |
-//! | adapters | [`store`] (DynamoDB), [`objects`] (S3), [`dispatch`] (Step Functions, or the local worker), [`aws`], built once in [`app`] |
+//! | use cases | [`auth`] (with [`directory`], who is who, cached per container), [`uploads`] (create, read, delete), [`confirm`] (the confirmation orchestrator and its worker), [`listing`], [`expiry`], [`events`] (what the table's stream publishes), [`tenancy`], [`quota`] (limits and usage per tenant) and [`usage`] (reading them) |
+//! | adapters | [`store`] (DynamoDB), [`objects`] (S3), [`dispatch`] (Step Functions, or the local worker), [`event_bus`] (EventBridge), [`aws`], built once in [`app`] |
 //! | the HTTP edge | [`http`] (parameters, bodies, the one mapping of errors to responses), [`routes`] |
 //!
 //! The functions in `functions/` parse, call a use case, and render through [`http`]. The
@@ -21,6 +21,8 @@ pub mod confirm;
 pub mod directory;
 pub mod dispatch;
 pub mod errors;
+pub mod event_bus;
+pub mod events;
 pub mod expiry;
 pub mod http;
 pub mod idempotency;

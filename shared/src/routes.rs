@@ -108,10 +108,12 @@ pub const NOT_FOUND: Route = Route {
 };
 
 /// Functions without a route: the state machine's worker, the TTL stream consumer, the
-/// signing key's rotation, and auto-confirm (S3's ObjectCreated events, queued).
+/// signing key's rotation, auto-confirm (S3's ObjectCreated events, queued) and the stream's
+/// event publisher.
 pub const WORKERS: &[&str] = &[
     "confirm-worker",
     "expired-uploads",
     "rotate-signing-key",
     "auto-confirm",
+    "upload-events",
 ];

@@ -112,6 +112,14 @@ def test_auto_confirm_cannot_read_the_signing_secret_or_delete_items(as_role, st
     refused(lambda: role("dynamodb").delete_item(TableName=stack.table, Key=upload_key(stack)))
 
 
+def test_the_event_publisher_may_put_events_on_the_default_bus_only(as_role, stack):
+    events = as_role("UploadEventsFunction")("events")
+    probe = {"Source": "rehearsal.probe", "DetailType": "Probe", "Detail": "{}"}
+    refused(lambda: events.put_events(Entries=[{**probe, "EventBusName": "some-other-bus"}]))
+    refused(lambda: events.put_rule(Name=f"rehearsal-{uuid.uuid4().hex[:8]}", EventPattern='{"source": ["x"]}'))
+    refused(lambda: as_role("UploadEventsFunction")("dynamodb").get_item(TableName=stack.table, Key=upload_key(stack)))
+
+
 def test_the_worker_cannot_read_the_signing_secret(as_role, stack):
     refused(lambda: as_role("ConfirmWorkerFunction")("secretsmanager").get_secret_value(SecretId=stack.secret_arn))
 
@@ -146,6 +154,11 @@ def allowed_calls(aws, stack):
             role("s3").list_parts(Bucket=bucket, Key=f"incoming/rehearsal/{uuid.uuid4().hex}", UploadId="probe")
         assert missing.value.response["Error"]["Code"] not in REFUSED, missing.value
 
+    def put_a_probe_event(role):
+        entry = {"Source": "rehearsal.probe", "DetailType": "Probe", "Detail": "{}"}
+        answer = role("events").put_events(Entries=[entry])
+        assert answer["FailedEntryCount"] == 0, answer
+
     return {
         "CreateUploadFunction": lambda role: role("secretsmanager").get_secret_value(SecretId=stack.secret_arn),
         "CreateUploadsBatchFunction": lambda role: role("dynamodb").batch_get_item(
@@ -171,6 +184,7 @@ def allowed_calls(aws, stack):
         "ConfirmWorkerFunction": lambda role: role("s3").get_object(Bucket=bucket, Key=some_object(aws, stack, "ns_")),
         "ExpiredUploadsFunction": lambda role: role("s3").delete_object(Bucket=bucket, Key=some_object(aws, stack, "ns_")),
         "RotateSigningKeyFunction": lambda role: role("iam").list_access_keys(UserName=stack.signing_user),
+        "UploadEventsFunction": put_a_probe_event,
     }
 
 
@@ -190,6 +204,7 @@ FUNCTIONS_WITH_PERMISSIONS = [
     "ConfirmWorkerFunction",
     "ExpiredUploadsFunction",
     "RotateSigningKeyFunction",
+    "UploadEventsFunction",
 ]
 
 

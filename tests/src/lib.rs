@@ -3,8 +3,10 @@
 //! its own tenant, so tests run in parallel without seeing each other's data.
 
 pub mod calls;
+pub mod events;
 pub mod fake_runtime;
 pub mod fault_proxy;
+pub mod stream;
 
 use bucket_uploads::App;
 use bucket_uploads::model::{Bucket, Namespace};

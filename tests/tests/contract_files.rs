@@ -139,30 +139,29 @@ fn the_bucket_expires_bytes_of_uploads_never_confirmed() {
     );
 }
 
-/// The TTL consumer reads removed uploads from the stream's old images, and its event
-/// source only passes DynamoDB's own TTL removals of upload records.
-#[test]
-fn expired_uploads_reach_their_consumer_with_their_old_images() {
-    let template = template();
-    let tables = resources_of_type(&template, "AWS::DynamoDB::Table");
+/// The event source mapping that feeds `function` (a logical id) from the table's stream,
+/// after checking what every stream consumer needs: it is the expected binary, wired by a
+/// plain mapping (no SAM event), reports the first record it could not handle, and hands
+/// batches it gives up on to a dead-letter queue. Returns its properties and its filter
+/// patterns.
+fn stream_consumer<'a>(template: &'a Value, function: &str, binary: &str) -> (&'a Value, Vec<serde_json::Value>) {
+    let tables = resources_of_type(template, "AWS::DynamoDB::Table");
     let view = tables[0].1["Properties"]["StreamSpecification"]["StreamViewType"].as_str();
     assert_eq!(view, Some("NEW_AND_OLD_IMAGES"));
 
-    let mappings: Vec<_> = resources_of_type(&template, "AWS::Lambda::EventSourceMapping")
+    let mappings: Vec<_> = resources_of_type(template, "AWS::Lambda::EventSourceMapping")
         .into_iter()
-        .filter(|(_, m)| untagged(&m["Properties"]["FunctionName"]) == "ExpiredUploadsFunction")
+        .filter(|(_, mapping)| untagged(&mapping["Properties"]["FunctionName"]) == function)
         .collect();
-    assert_eq!(
-        mappings.len(),
-        1,
-        "one event source mapping of ExpiredUploadsFunction expected"
-    );
+    assert_eq!(mappings.len(), 1, "one event source mapping for {function} expected");
     let props = &mappings[0].1["Properties"];
-    let consumer = &template["Resources"]["ExpiredUploadsFunction"];
-    assert_eq!(
-        consumer["Metadata"]["BuildProperties"]["Binary"].as_str(),
-        Some("expired-uploads")
+    assert!(
+        matches!(&props["FunctionName"], Value::Tagged(tagged) if tagged.tag == "!Ref"),
+        "FunctionName is not a !Ref"
     );
+    assert_eq!(untagged(&props["EventSourceArn"]), "UploadsTable.StreamArn");
+    let consumer = &template["Resources"][function];
+    assert_eq!(consumer["Metadata"]["BuildProperties"]["Binary"].as_str(), Some(binary));
     assert!(
         consumer["Properties"].get("Events").is_none(),
         "a SAM event would attach a managed policy that reads every stream"
@@ -171,18 +170,119 @@ fn expired_uploads_reach_their_consumer_with_their_old_images() {
         props["FunctionResponseTypes"].as_sequence().map(Vec::as_slice),
         Some(&[Value::from("ReportBatchItemFailures")][..])
     );
-    assert!(!props["DestinationConfig"]["OnFailure"]["Destination"].is_null());
-    let filters = props["FilterCriteria"]["Filters"].as_sequence().expect("filters");
-    assert_eq!(filters.len(), 1);
-    let pattern: serde_json::Value = serde_json::from_str(filters[0]["Pattern"].as_str().expect("pattern")).unwrap();
+    assert!(props["MaximumRetryAttempts"].as_u64().is_some_and(|n| n > 0));
+    let dead_letters = untagged(&props["DestinationConfig"]["OnFailure"]["Destination"]);
+    let queue = dead_letters
+        .strip_suffix(".Arn")
+        .expect("the dead-letter queue's !GetAtt ….Arn");
+    assert_eq!(template["Resources"][queue]["Type"].as_str(), Some("AWS::SQS::Queue"));
+    let patterns = props["FilterCriteria"]["Filters"]
+        .as_sequence()
+        .expect("filters")
+        .iter()
+        .map(|filter| serde_json::from_str(filter["Pattern"].as_str().expect("pattern")).expect("a JSON pattern"))
+        .collect();
+    (props, patterns)
+}
+
+/// The TTL consumer reads removed uploads from the stream's old images, and its event
+/// source only passes DynamoDB's own TTL removals of upload records.
+#[test]
+fn expired_uploads_reach_their_consumer_with_their_old_images() {
+    let template = template();
+    let (_, patterns) = stream_consumer(&template, "ExpiredUploadsFunction", "expired-uploads");
     assert_eq!(
-        pattern,
-        serde_json::json!({
+        patterns,
+        [serde_json::json!({
             "eventName": ["REMOVE"],
             "userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]},
             "dynamodb": {"Keys": {"sk": {"S": ["upload"]}}}
-        })
+        })]
     );
+}
+
+/// The publisher of docs/events.md gets every record that can make an event (changes and
+/// removals of uploads, uploads created COMPLETED, new batches) and no other, and may put
+/// events on the default bus only. It replaced the Pipe that published "Batch Submitted":
+/// the stream has two readers, as many as a shard serves without throttling them.
+#[test]
+fn upload_and_batch_events_reach_their_publisher_and_only_the_default_bus() {
+    let template = template();
+    let (_, patterns) = stream_consumer(&template, "UploadEventsFunction", "upload-events");
+    assert_eq!(
+        patterns,
+        [
+            serde_json::json!({"eventName": ["MODIFY", "REMOVE"], "dynamodb": {"Keys": {"sk": {"S": ["upload"]}}}}),
+            serde_json::json!({
+                "eventName": ["INSERT"],
+                "dynamodb": {"Keys": {"sk": {"S": ["upload"]}}, "NewImage": {"status": {"S": ["COMPLETED"]}}}
+            }),
+            serde_json::json!({"eventName": ["INSERT"], "dynamodb": {"Keys": {"sk": {"S": ["batch"]}}}}),
+        ]
+    );
+    assert!(resources_of_type(&template, "AWS::Pipes::Pipe").is_empty());
+    let stream_readers = resources_of_type(&template, "AWS::Lambda::EventSourceMapping")
+        .into_iter()
+        .filter(|(_, m)| untagged(&m["Properties"]["EventSourceArn"]) == "UploadsTable.StreamArn")
+        .count();
+    assert_eq!(stream_readers, 2);
+
+    let publisher = &template["Resources"]["UploadEventsFunction"]["Properties"];
+    let statements: Vec<&Value> = publisher["Policies"][0]["Statement"]
+        .as_sequence()
+        .expect("statements")
+        .iter()
+        .filter(|s| {
+            s["Action"]
+                .as_sequence()
+                .is_some_and(|a| a.contains(&Value::from("events:PutEvents")))
+        })
+        .collect();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        untagged(&statements[0]["Resource"]),
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+    );
+}
+
+/// Whatever lands in a dead-letter queue is something that did not happen (an event not
+/// published, an expired upload not forgotten): each queue has an alarm on AlarmTopic.
+#[test]
+fn every_dead_letter_queue_has_an_alarm_on_the_alarm_topic() {
+    let template = template();
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    let queues: Vec<_> = resources_of_type(&template, "AWS::SQS::Queue")
+        .into_iter()
+        .filter(|(name, _)| name.ends_with("DeadLetterQueue"))
+        .collect();
+    assert!(queues.len() >= 3);
+    for (queue, _) in queues {
+        let watching: Vec<_> = alarms
+            .iter()
+            .filter(|(_, alarm)| {
+                let props = &alarm["Properties"];
+                props["Namespace"].as_str() == Some("AWS/SQS")
+                    && props["Dimensions"]
+                        .as_sequence()
+                        .is_some_and(|d| d.iter().any(|d| untagged(&d["Value"]) == format!("{queue}.QueueName")))
+            })
+            .collect();
+        assert_eq!(watching.len(), 1, "{queue}: one alarm expected");
+        let props = &watching[0].1["Properties"];
+        assert_eq!(props["MetricName"].as_str(), Some("ApproximateNumberOfMessagesVisible"));
+        assert_eq!(props["Threshold"].as_u64(), Some(1));
+        assert_eq!(
+            props["ComparisonOperator"].as_str(),
+            Some("GreaterThanOrEqualToThreshold")
+        );
+        let actions: Vec<String> = props["AlarmActions"]
+            .as_sequence()
+            .expect("AlarmActions")
+            .iter()
+            .map(untagged)
+            .collect();
+        assert_eq!(actions, ["AlarmTopic"], "{queue}");
+    }
 }
 
 type Endpoint = (String, String, String);
@@ -266,6 +366,37 @@ fn object_created_events_reach_auto_confirm_and_failures_an_alarm() {
         "ObjectCreatedDeadLetterQueue.QueueName"
     );
     assert_eq!(untagged(&alarm["AlarmActions"][0]), "AlarmTopic");
+}
+
+/// Every function's errors and throttles reach an alarm (the signing key's rotation has
+/// one of its own), and no metric-math alarm reads more than CloudWatch's 10 metrics.
+#[test]
+fn every_function_is_in_an_errors_and_a_throttles_alarm_of_at_most_ten_metrics() {
+    let template = template();
+    let functions: BTreeSet<String> = resources_of_type(&template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, _)| name.to_owned())
+        .filter(|name| name != "RotateSigningKeyFunction")
+        .collect();
+    for metric in ["Errors", "Throttles"] {
+        let mut covered = Vec::new();
+        for (name, alarm) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
+            let Some(queries) = alarm["Properties"]["Metrics"].as_sequence() else {
+                continue;
+            };
+            let stats: Vec<&Value> = queries.iter().filter(|q| q.get("MetricStat").is_some()).collect();
+            assert!(stats.len() <= 10, "{name} reads {} metrics", stats.len());
+            for stat in stats {
+                let metric_of = &stat["MetricStat"]["Metric"];
+                if metric_of["MetricName"].as_str() == Some(metric) {
+                    covered.push(untagged(&metric_of["Dimensions"][0]["Value"]));
+                }
+            }
+        }
+        let unique: BTreeSet<String> = covered.iter().cloned().collect();
+        assert_eq!(unique.len(), covered.len(), "a function counted twice for {metric}");
+        assert_eq!(unique, functions, "{metric}");
+    }
 }
 
 fn code_routes() -> BTreeSet<Endpoint> {
@@ -490,6 +621,11 @@ fn every_function_wires_what_it_is_granted() {
             main.contains("starting_workers"),
             granted("states:StartExecution"),
             "{function}: starting_workers and states:StartExecution"
+        );
+        assert_eq!(
+            main.contains("publishing_events"),
+            granted("events:PutEvents"),
+            "{function}: publishing_events and events:PutEvents"
         );
         // Only the worker reads objects whole: a request's confirmation hands it bytes S3
         // kept no SHA-256 of, and the worker has nothing to hand them to.
@@ -739,5 +875,49 @@ fn every_function_links_alike_and_unwinds_in_release() {
         } else {
             assert_eq!(build, Some("../no-pie.rs"), "{route}");
         }
+    }
+}
+
+/// docs/events.md shows one example of each event the publisher makes, each exactly as the
+/// code would write it: the detail-types it publishes, and details with the schema's fields
+/// and types (read into the code's own detail types and written back unchanged).
+#[test]
+fn the_documented_events_are_the_published_ones() {
+    use bucket_uploads::events::{BATCH_SUBMITTED, BatchSubmitted, UploadEvent, UploadEventKind};
+    let doc = workspace_file("docs/events.md");
+    let examples: Vec<serde_json::Value> = doc
+        .split("```json\n")
+        .skip(1)
+        .map(|block| {
+            let json = block.split("```").next().expect("a closed block");
+            serde_json::from_str(json).unwrap_or_else(|err| panic!("{err}: {json}"))
+        })
+        .collect();
+    let mut shown: Vec<&str> = examples
+        .iter()
+        .map(|e| e["detail-type"].as_str().expect("a detail-type"))
+        .collect();
+    shown.sort_unstable();
+    let mut published: Vec<&str> = UploadEventKind::ALL
+        .iter()
+        .map(|kind| kind.detail_type())
+        .chain([BATCH_SUBMITTED])
+        .collect();
+    published.sort_unstable();
+    assert_eq!(shown, published);
+    for example in &examples {
+        assert_eq!(example["source"], bucket_uploads::event_bus::SOURCE);
+        let detail = &example["detail"];
+        let written = if example["detail-type"] == BATCH_SUBMITTED {
+            let read: BatchSubmitted = serde_json::from_value(detail.clone()).expect("a Batch Submitted detail");
+            serde_json::to_value(read).unwrap()
+        } else {
+            let read: UploadEvent = serde_json::from_value(detail.clone()).expect("an upload event's detail");
+            assert_eq!(read.schema_version, bucket_uploads::events::UPLOAD_EVENT_SCHEMA_VERSION);
+            assert!(bucket_uploads::ids::UploadId::parse(read.upload_id.as_str()).is_some());
+            assert!(read.s3_key.contains(read.namespace_id.as_str()));
+            serde_json::to_value(read).unwrap()
+        };
+        assert_eq!(&written, detail, "{}", example["detail-type"]);
     }
 }

@@ -4,36 +4,18 @@
 //! bucket's counters exactly once. DynamoDB Local keeps expired items, so the removal
 //! itself is a DeleteItem here.
 
+use api_tests::stream::{Item, by_ttl, delete_item, raw_item, stream_record};
 use api_tests::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bucket_uploads::model::UploadStatus;
-use bucket_uploads::store::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use bucket_uploads::store::schema::TTL_ATTRIBUTE;
 use bucket_uploads::store::{UNCONFIRMED_RETENTION_SECS, UPLOAD_SORT_KEY};
 use bucket_uploads::time::Timestamp;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
-
-fn upload_key(upload_id: &str) -> Item {
-    HashMap::from([
-        (PARTITION_KEY.to_owned(), AttributeValue::S(upload_id.to_owned())),
-        (SORT_KEY.to_owned(), AttributeValue::S(UPLOAD_SORT_KEY.to_owned())),
-    ])
-}
 
 async fn raw_upload(tenant: &Tenant, upload_id: &str) -> Item {
-    let store = &tenant.app.store;
-    store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .set_key(Some(upload_key(upload_id)))
-        .consistent_read(true)
-        .send()
+    raw_item(&tenant.app, upload_id, UPLOAD_SORT_KEY)
         .await
-        .unwrap()
-        .item
         .unwrap_or_else(|| panic!("{upload_id} is not stored"))
 }
 
@@ -79,72 +61,22 @@ async fn an_upload_failed_by_expiry_is_kept_for_the_retention_period_from_its_fa
 }
 
 /// Removes the upload's record as TTL would and returns the stream record of that removal;
-/// `by_ttl: false` makes it an ordinary delete by some IAM user.
-async fn remove(tenant: &Tenant, upload_id: &str, sequence: u32, by_ttl: bool) -> Value {
+/// `ttl: false` makes it an ordinary delete by some IAM user.
+async fn remove(tenant: &Tenant, upload_id: &str, sequence: u32, ttl: bool) -> Value {
     let old = raw_upload(tenant, upload_id).await;
-    let store = &tenant.app.store;
-    store
-        .client()
-        .delete_item()
-        .table_name(store.table())
-        .set_key(Some(upload_key(upload_id)))
-        .send()
-        .await
-        .unwrap();
-    let user = if by_ttl {
-        json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"})
+    delete_item(&tenant.app, upload_id, UPLOAD_SORT_KEY).await;
+    let user = if ttl {
+        by_ttl()
     } else {
-        json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE"})
+        Some(json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE"}))
     };
-    stream_record(&old, sequence, Some(user))
-}
-
-fn stream_record(old: &Item, sequence: u32, user: Option<Value>) -> Value {
-    let image = |item: &Item| serde_json::to_value(serde_dynamo::Item::from(item.clone())).unwrap();
-    let keys: Item = old
-        .iter()
-        .filter(|(name, _)| *name == PARTITION_KEY || *name == SORT_KEY)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut record = json!({
-        "eventID": format!("event-{sequence}"),
-        "eventName": "REMOVE",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/uploads/stream/2026-01-01T00:00:00.000",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1_790_000_000,
-            "Keys": image(&keys),
-            "OldImage": image(old),
-            "SequenceNumber": sequence.to_string(),
-            "SizeBytes": 512,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-    });
-    if let Some(user) = user {
-        record["userIdentity"] = user;
-    }
-    record
+    stream_record(Some(&old), None, sequence, user)
 }
 
 /// Invokes the consumer through `cargo lambda watch` and returns the sequence numbers it
 /// reported as failed.
 async fn deliver(records: &[Value]) -> Vec<String> {
-    let url = format!("{}/2015-03-31/functions/expired-uploads/invocations", api_url());
-    let response = http()
-        .post(url)
-        .json(&json!({ "Records": records }))
-        .send()
-        .await
-        .expect("invoke expired-uploads");
-    let answer = expect_json(response, 200).await;
-    answer["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a batch response: {answer}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
+    api_tests::stream::deliver("expired-uploads", records).await
 }
 
 /// `(PENDING uploads, their bytes)` in the bucket's counters.

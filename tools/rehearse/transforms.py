@@ -54,8 +54,8 @@ def no_rotation_schedule(template, code_uris):
 
 
 def no_metric_math_alarms(template, code_uris):
-    """Removes the alarms defined with `Metrics` (metric math): FunctionErrorsAlarm and
-    FunctionThrottlesAlarm. The other alarms stay.
+    """Removes the alarms defined with `Metrics` (metric math): FunctionErrorsAlarm(2) and
+    FunctionThrottlesAlarm(2). The other alarms stay.
 
     Gap: MiniStack refuses `AWS::CloudWatch::Alarm` with `Properties.Metrics`
     ("metric math is not supported", services/cloudformation/provisioners.py ~10576), which rolls

@@ -1,22 +1,16 @@
 //! Reading the table's stream records: which ones report an upload removed by TTL.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
+use bucket_uploads::events::removed_by_ttl;
 use bucket_uploads::model::Upload;
 use bucket_uploads::store::UPLOAD_SORT_KEY;
 use bucket_uploads::store::schema::SORT_KEY;
 use serde_dynamo::AttributeValue;
 
-/// The principal a stream record names when DynamoDB's TTL removed the item.
-const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
-
 /// The upload a stream record reports removed by TTL; `None` for every other record (an
 /// operator deleting an item is not an expiry). An unreadable old image is an error.
 pub fn expired_upload(record: &EventRecord) -> Option<Result<Upload, String>> {
-    let by_ttl = record.event_name == "REMOVE"
-        && record
-            .user_identity
-            .as_ref()
-            .is_some_and(|who| who.type_ == "Service" && who.principal_id == TTL_PRINCIPAL);
+    let by_ttl = removed_by_ttl(record);
     let is_upload = matches!(
         record.change.keys.get(SORT_KEY),
         Some(AttributeValue::S(sk)) if sk == UPLOAD_SORT_KEY
