@@ -97,10 +97,12 @@ impl Client {
         serde_json::to_value(upload).expect("an upload serializes")
     }
 
-    /// A PENDING upload whose bytes were PUT as Mixpeek documents it.
+    /// A PENDING upload whose bytes were PUT as Mixpeek documents it (kept PENDING: no
+    /// ObjectCreated event confirms it before the confirmation counted).
     async fn uploaded(&self, bytes: &[u8]) -> UploadId {
         let created = self
-            .create(json!({"filename": "a.bin", "content_type": "application/octet-stream", "file_size_bytes": bytes.len()}))
+            .create(json!({"filename": "a.bin", "content_type": "application/octet-stream",
+                           "file_size_bytes": bytes.len(), "auto_confirm": false}))
             .await;
         let url = created["presigned_url"].as_str().expect("a presigned URL");
         assert_eq!(
