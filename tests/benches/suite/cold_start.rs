@@ -131,7 +131,7 @@ impl Fixture {
             ),
             "get-openapi" => self.http("GET", "/openapi.json", None),
             "get-usage" => self.http("GET", "/v1/usage", None),
-            "expired-uploads" | "upload-events" => json!({"Records": []}),
+            "expired-uploads" | "upload-events" | "auto-confirm" => json!({"Records": []}),
             other => panic!("no request for {other}"),
         }
     }
