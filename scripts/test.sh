@@ -79,7 +79,10 @@ fi
 
 failed=()
 log "cargo test"
-cargo test --workspace --no-fail-fast || failed+=("cargo test")
+# Bounded (about 8 minutes on 2 cores when it passes), so that a stack that stops answering
+# fails the run with its logs below rather than running into CI's time limit.
+timeout --kill-after=30 2100 cargo test --workspace --no-fail-fast \
+  || failed+=("cargo test")
 log "Mixpeek's Python SDK against the local stack (tests/sdk)"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk \
   || failed+=("Mixpeek SDK compatibility test")

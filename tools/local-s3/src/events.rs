@@ -5,7 +5,9 @@
 //! watch`'s Lambda invoke endpoint, after the S3 response, and SQS's redelivery is kept: a
 //! message the function reports failed (or whose invocation fails) is delivered again after
 //! a visibility timeout, up to the queue's receive limit, and is then dropped with an error
-//! line (where AWS would move it to the dead-letter queue).
+//! line (where AWS would move it to the dead-letter queue). As the queue's event source
+//! mapping does, it runs at most `MAX_CONCURRENCY` invocations at a time, so a burst of
+//! uploads waits here, as in the queue, not in the function's.
 
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
@@ -18,6 +20,11 @@ const MAX_RECEIVES: u32 = 5;
 /// The first wait before a failed message is delivered again (doubling after each); AWS
 /// waits the queue's visibility timeout, which a local run has no reason to.
 const FIRST_REDELIVERY: Duration = Duration::from_millis(500);
+/// Invocations at once (the mapping's `ScalingConfig.MaximumConcurrency` in template.yaml).
+const MAX_CONCURRENCY: usize = 10;
+/// An invocation that has not answered by then failed, as one past the function's timeout
+/// (29 s in template.yaml) does; the message is delivered again.
+const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where events go, if anywhere.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +39,7 @@ struct Target {
     /// Only keys under this prefix (the rule's `detail.object.key` pattern).
     prefix: String,
     http: reqwest::Client,
+    invocations: tokio::sync::Semaphore,
 }
 
 /// An object as S3 reports it created.
@@ -52,6 +60,7 @@ impl Notifier {
                     url,
                     prefix,
                     http: reqwest::Client::new(),
+                    invocations: tokio::sync::Semaphore::new(MAX_CONCURRENCY),
                 })
             }),
         }
@@ -85,10 +94,12 @@ impl Notifier {
 impl Target {
     /// One receive of the message: the invocation must succeed and not report it failed.
     async fn deliver(&self, message_id: &str, body: &str, receive: u32) -> Result<(), String> {
+        let _invocation = self.invocations.acquire().await.map_err(|err| err.to_string())?;
         let response = self
             .http
             .post(&self.url)
             .json(&sqs_event(message_id, body, receive))
+            .timeout(INVOCATION_TIMEOUT)
             .send()
             .await
             .map_err(|err| format!("invocation failed: {err}"))?;
@@ -182,5 +193,76 @@ mod tests {
         assert_eq!(record["attributes"]["ApproximateReceiveCount"], "2");
         let body: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
         assert_eq!(body, event);
+    }
+}
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A function behind a loopback port that takes 50 ms per invocation: how many it ran,
+    /// and the most at once.
+    #[derive(Default)]
+    struct SlowFunction {
+        running: AtomicUsize,
+        most: AtomicUsize,
+        done: AtomicUsize,
+    }
+
+    async fn serve(function: Arc<SlowFunction>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/invocations", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let function = Arc::clone(&function);
+                tokio::spawn(async move {
+                    let running = function.running.fetch_add(1, Ordering::SeqCst) + 1;
+                    function.most.fetch_max(running, Ordering::SeqCst);
+                    // The request (small: one SQS envelope) up to the end of its body.
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 8192];
+                    while !request.ends_with(b"}]}") {
+                        let read = socket.read(&mut buffer).await.unwrap();
+                        assert!(read > 0, "the request ended early");
+                        request.extend_from_slice(&buffer[..read]);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    function.running.fetch_sub(1, Ordering::SeqCst);
+                    function.done.fetch_add(1, Ordering::SeqCst);
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+                    socket.write_all(answer.as_bytes()).await.unwrap();
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_is_delivered_at_most_ten_invocations_at_a_time() {
+        let function = Arc::new(SlowFunction::default());
+        let notifier = Notifier::new(Some(serve(Arc::clone(&function)).await), "incoming/".into());
+        for i in 0..40 {
+            let key = format!("incoming/{i}");
+            notifier.object_created(&Created {
+                bucket: "b",
+                key: &key,
+                size: 1,
+                etag: "\"e\"",
+                reason: "PutObject",
+            });
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while function.done.load(Ordering::SeqCst) < 40 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "delivered {:?} of 40",
+                function.done
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(function.most.load(Ordering::SeqCst), MAX_CONCURRENCY);
     }
 }
