@@ -34,9 +34,11 @@ export LOCAL_S3_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/local-s3"
 cargo build --quiet --profile bench -p uploads-cli
 export UPLOADS_CLI="${CARGO_TARGET_DIR:-$ROOT/target}/release/uploads"
 
-# The worker, for the asynchronous confirmations P3 counts; the API, for the CLI.
+# The worker, for the asynchronous confirmations P3 counts; the API, for the CLI. No
+# ObjectCreated events: what is measured is each path on its own (P3 counts a confirmation's
+# calls, which an auto-confirmation racing it would change; P5 hands auto-confirm its event).
 API_PORT=$(free_port)
-start_isolated_services "$API_PORT"
+start_isolated_services "$API_PORT" no-events
 start_watch "$API_PORT" "$RUN_DIR/watch.log" --ignore-changes
 export UPLOADS_TEST_API_URL="http://127.0.0.1:$API_PORT"
 log "running"

@@ -276,17 +276,20 @@ install_signing_identity() {
   export UPLOADS_SIGNING_SECRET_ARN
 }
 
-# start_isolated_services WATCH_PORT: DynamoDB Local (in memory), local-s3 and moto on free
-# ports, in a temporary run directory ($RUN_DIR) that goes away on exit, with the table
-# created and the signing identity installed; the state machine invokes the worker under
-# the watch that is to listen on WATCH_PORT.
+# start_isolated_services WATCH_PORT [no-events]: DynamoDB Local (in memory), local-s3 and
+# moto on free ports, in a temporary run directory ($RUN_DIR) that goes away on exit, with the
+# table created and the signing identity installed; the state machine invokes the worker
+# under the watch that is to listen on WATCH_PORT, and S3's ObjectCreated events go to its
+# auto-confirm unless told no-events.
 start_isolated_services() {
   RUN_DIR=$(mktemp -d)
   trap 'stop_started; keep_logs; rm -rf "$RUN_DIR"' EXIT
   trap 'exit 130' INT TERM
   export LOCAL_S3_KEYS_FILE="$RUN_DIR/s3-keys"
   start_dynamodb "$(free_port)" memory "$RUN_DIR/dynamodb.log"
-  start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log" "$1"
+  local events_to=$1
+  [ "${2:-}" != no-events ] || events_to=
+  start_s3 0 "$RUN_DIR/s3" "$RUN_DIR/s3.log" "$events_to"
   start_moto "$(free_port)" "$RUN_DIR/moto.log" "$1"
   "$BIN/uploads-admin" create-table >/dev/null
   install_signing_identity

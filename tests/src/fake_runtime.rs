@@ -195,6 +195,7 @@ pub fn function_env(function: &str) -> Vec<(String, String)> {
         "AWS_SECRET_ACCESS_KEY",
         "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE",
         "UPLOADS_TABLE",
         "UPLOADS_S3_BUCKET",
         "UPLOADS_S3_FORCE_PATH_STYLE",

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod events;
 pub mod fake_runtime;
 pub mod fault_proxy;
+pub mod object_created;
 pub mod stream;
 
 use bucket_uploads::App;

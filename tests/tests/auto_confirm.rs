@@ -146,18 +146,7 @@ async fn auto_confirm_false_keeps_the_upload_pending_until_it_is_confirmed() {
 /// Invokes `auto-confirm` as its queue would, with one S3 event; returns the messages it
 /// reported failed.
 async fn deliver_event(bucket: &str, key: &str) -> Vec<Value> {
-    let event = json!({
-        "version": "0", "id": "e1", "detail-type": "Object Created", "source": "aws.s3",
-        "account": "000000000000", "time": "2026-12-06T10:00:00Z", "region": "us-east-1",
-        "resources": [format!("arn:aws:s3:::{bucket}")],
-        "detail": {"version": "0", "bucket": {"name": bucket}, "object": {"key": key, "size": 3, "etag": "e"},
-                   "request-id": "r", "requester": "000000000000", "reason": "PutObject"},
-    });
-    let message = json!({"Records": [{
-        "messageId": "m1", "receiptHandle": "h1", "body": event.to_string(), "attributes": {},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:object-created", "awsRegion": "us-east-1",
-    }]});
+    let message = api_tests::object_created::message(bucket, key);
     let answer = invoke("auto-confirm", &message).await;
     answer["batchItemFailures"]
         .as_array()

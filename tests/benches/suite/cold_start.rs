@@ -4,11 +4,15 @@
 
 use super::table::median;
 use api_tests::fake_runtime::{Invocation, api_gateway_event, function_env, invoke_once};
+use api_tests::stream::{raw_item, stream_record};
 use api_tests::{Tenancy, processing, put};
 use bucket_uploads::App;
 use bucket_uploads::auth;
+use bucket_uploads::confirm::{ConfirmRequest, Origin, confirm};
 use bucket_uploads::dispatch::WorkerEvent;
 use bucket_uploads::ids::BucketRef;
+use bucket_uploads::model::Bucket;
+use bucket_uploads::store::UPLOAD_SORT_KEY;
 use bucket_uploads::uploads::create_upload;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -40,7 +44,7 @@ struct Fixture {
     app: App,
     authorization: String,
     namespace: String,
-    bucket: String,
+    bucket: Bucket,
     scope: auth::Scope,
 }
 
@@ -54,15 +58,19 @@ impl Fixture {
             app: app.clone(),
             authorization,
             namespace: namespace.name,
-            bucket: bucket.name,
+            bucket,
             scope,
         }
     }
 
     async fn upload(&self, bytes: Option<&[u8]>) -> bucket_uploads::model::Upload {
         let body = json!({"filename": "a.bin", "content_type": "application/octet-stream", "file_size_bytes": bytes.map(<[u8]>::len)});
-        let bucket = BucketRef::parse(&self.bucket).expect("a bucket name");
-        let upload = create_upload(&self.app, &self.scope, &bucket, Some(&body))
+        self.create(&body, bytes).await
+    }
+
+    async fn create(&self, body: &Value, bytes: Option<&[u8]>) -> bucket_uploads::model::Upload {
+        let bucket = BucketRef::parse(&self.bucket.name).expect("a bucket name");
+        let upload = create_upload(&self.app, &self.scope, &bucket, Some(body))
             .await
             .expect("create");
         if let (Some(bytes), Some(url)) = (bytes, upload.presigned_url.as_deref()) {
@@ -80,7 +88,7 @@ impl Fixture {
 
     /// A request each function answers for real (reads and writes included).
     async fn event(&self, function: &str) -> Value {
-        let uploads = format!("/v1/buckets/{}/uploads", self.bucket);
+        let uploads = format!("/v1/buckets/{}/uploads", self.bucket.name);
         let one = json!({"filename": "a.txt", "content_type": "text/plain", "file_size_bytes": 3});
         match function {
             "create-upload" => self.http("POST", &uploads, Some(one)),
@@ -126,12 +134,50 @@ impl Fixture {
             }
             "get-batch" => self.http(
                 "GET",
-                &format!("/v1/buckets/{}/batches/batch_00000000000000000000000000", self.bucket),
+                &format!(
+                    "/v1/buckets/{}/batches/batch_00000000000000000000000000",
+                    self.bucket.name
+                ),
                 None,
             ),
             "get-openapi" => self.http("GET", "/openapi.json", None),
             "get-usage" => self.http("GET", "/v1/usage", None),
-            "expired-uploads" | "upload-events" | "auto-confirm" => json!({"Records": []}),
+            "upload-parts" => {
+                let body = json!({"filename": "a.bin", "content_type": "application/octet-stream", "file_size_bytes": 10 << 20, "multipart": true, "part_size_bytes": 5 << 20});
+                let upload = self.create(&body, None).await;
+                let parts = json!({"part_numbers": [1, 2]});
+                self.http("POST", &format!("{uploads}/{}/parts", upload.upload_id), Some(parts))
+            }
+            "route-not-found" => self.http("GET", "/v1/nothing-here", None),
+            // S3's event for a PUT upload, which the function confirms (make bench's local S3
+            // sends no events of its own).
+            "auto-confirm" => {
+                let upload = self.upload(Some(b"abc")).await;
+                let bucket = std::env::var("UPLOADS_S3_BUCKET").expect("UPLOADS_S3_BUCKET");
+                api_tests::object_created::message(&bucket, &upload.staging_key())
+            }
+            // The stream record of a confirmation, which the function publishes.
+            "upload-events" => {
+                let upload = self.upload(Some(b"abc")).await;
+                let id = upload.upload_id.to_string();
+                let pending = raw_item(&self.app, &id, UPLOAD_SORT_KEY)
+                    .await
+                    .expect("the upload's item");
+                confirm(
+                    &self.app,
+                    &self.bucket,
+                    upload,
+                    &ConfirmRequest::default(),
+                    Origin::Client { run_async: false },
+                )
+                .await
+                .expect("confirmed");
+                let completed = raw_item(&self.app, &id, UPLOAD_SORT_KEY)
+                    .await
+                    .expect("the upload's item");
+                json!({"Records": [stream_record(Some(&pending), Some(&completed), 1, None)]})
+            }
+            "expired-uploads" => json!({"Records": []}),
             other => panic!("no request for {other}"),
         }
     }
@@ -140,7 +186,10 @@ impl Fixture {
 fn answered(invocation: &Invocation) -> String {
     match invocation.answer.get("statusCode") {
         Some(status) => format!("HTTP {status}"),
-        None if invocation.outcome == "response" => "answered".to_owned(),
+        None if invocation.outcome == "response" => match invocation.answer.get("batchItemFailures") {
+            Some(Value::Array(failed)) => format!("answered, {} of its records failed", failed.len()),
+            _ => "answered".to_owned(),
+        },
         None => format!("error: {}", invocation.answer),
     }
 }

@@ -133,6 +133,7 @@ fn main() {
         if wanted("P5") {
             let functions: Vec<String> = bucket_uploads::routes::ALL
                 .iter()
+                .chain([&bucket_uploads::routes::NOT_FOUND])
                 .map(|r| r.function.to_owned())
                 .chain(bucket_uploads::routes::WORKERS.iter().map(|w| (*w).to_owned()))
                 // The monthly key rotation is on no request's path, and it needs IAM and
