@@ -84,10 +84,12 @@ ensure_venv "$REHEARSAL_VENV" "$ROOT/tests/rehearsal/requirements.txt"
 
 log "building the functions, the admin CLI and the end-to-end tests"
 build_started=$SECONDS
+# Both with --workspace, as make test builds: `-p api-tests` would resolve features for that
+# package alone, and compile the whole dependency tree a third time (minutes, gigabytes).
 cargo build --workspace --bins
 test_targets=()
 for t in "${RUST_TESTS[@]}"; do test_targets+=(--test "$t"); done
-cargo test -p api-tests --no-run "${test_targets[@]}"
+cargo test --workspace --no-run "${test_targets[@]}"
 log "built in $((SECONDS - build_started)) s"
 
 now_ms() { date +%s%3N; }
@@ -143,7 +145,7 @@ rust_tests() {
   if [ "$mode" = noauth ]; then
     for name in "${RUST_SKIPS_NOAUTH[@]}"; do skips+=(--skip "$name"); done
   fi
-  cargo test -q -p api-tests --no-fail-fast "${test_targets[@]}" -- "${skips[@]}"
+  cargo test -q --workspace --no-fail-fast "${test_targets[@]}" -- "${skips[@]}"
 }
 
 rehearsal_tests() {
@@ -184,7 +186,7 @@ run_mode() {
     step "$mode" "seed a tenant (uploads-admin), call the API with its key" with_stack_env "$dir" seed "$dir"; then
     step "$mode" "Mixpeek's SDK tests (tests/sdk)" \
       with_stack_env "$dir" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk || true
-    step "$mode" "end-to-end tests (cargo test -p api-tests)" with_stack_env "$dir" rust_tests "$mode" || true
+    step "$mode" "end-to-end tests (cargo test, tests/tests)" with_stack_env "$dir" rust_tests "$mode" || true
     step "$mode" "rehearsal tests (tests/rehearsal)" with_stack_env "$dir" rehearsal_tests "$mode" || true
   fi
   if [ -n "${FAILED_STEPS[$mode]:-}" ]; then

