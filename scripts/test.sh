@@ -61,6 +61,11 @@ for request in "POST /v1/buckets/warmup/uploads" "GET $upload" "POST $upload/con
   warm "${request% *}" "${request#* }"
 done
 
+# The Rust tests' scratch files (std::env::temp_dir(); the CLI tests write files of up to
+# 100 MiB) go in the run's directory, which goes away on exit, not in /tmp for good.
+TEST_TMPDIR="$RUN_DIR/tmp"
+mkdir -p "$TEST_TMPDIR"
+
 if [ "${1:-}" = "--sdk" ]; then
   shift
   log "Mixpeek's Python SDK against the local stack (tests/sdk) $*"
@@ -74,15 +79,15 @@ if [ "${1:-}" = "--browser" ]; then
 fi
 if [ $# -gt 0 ]; then
   log "cargo test $*"
-  cargo test "$@"
+  TMPDIR=$TEST_TMPDIR cargo test "$@"
   exit
 fi
 
 failed=()
 log "cargo test"
-# Bounded (about 8 minutes on 2 cores when it passes), so that a stack that stops answering
-# fails the run with its logs below rather than running into CI's time limit.
-timeout --kill-after=30 2100 cargo test --workspace --no-fail-fast \
+# Bounded (it takes about 3 minutes on 2 cores when it passes), so that a stack that stops
+# answering fails the run with its logs below rather than running into CI's time limit.
+TMPDIR=$TEST_TMPDIR timeout --kill-after=30 2100 cargo test --workspace --no-fail-fast \
   || failed+=("cargo test")
 log "Mixpeek's Python SDK against the local stack (tests/sdk)"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk \
